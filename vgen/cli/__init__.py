@@ -1,0 +1,60 @@
+"""The ``vgen`` command line: a Typer app whose subcommands are thin modules over library calls.
+
+Each subcommand lives in its own module under ``vgen/cli/`` and is registered below. Command
+modules import torch and models only inside their command functions, so start-up stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from vgen import __version__
+from vgen.cli._common import STATE, run_guarded
+
+app = typer.Typer(
+    name="vgen",
+    help="Video generation with latent diffusion models (PVDM, VDM, LVDM): train, sample, extend, "
+    "interpolate and evaluate.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"vgen {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks for errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or info lines on stderr.")] = False,
+) -> None:
+    """vgen: video diffusion from the command line. stdout carries only data; logs go to stderr."""
+    STATE["debug"] = debug
+    STATE["quiet"] = quiet
+
+
+# Subcommands. Each module defines one command function and registers it here.
+from vgen.cli import models as _models  # noqa: E402
+
+app.command("models")(_models.models_cmd)
+
+
+def main() -> None:
+    """Console-script entry point: exit codes 0 ok, 2 bad input, 130 interrupted."""
+    if "--debug" in sys.argv[1:]:
+        STATE["debug"] = True
+    code = run_guarded(lambda: app(standalone_mode=False))
+    sys.exit(code)

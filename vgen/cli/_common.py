@@ -1,0 +1,182 @@
+"""Conventions shared by every subcommand: stderr console, progress, errors, seed lists.
+
+Nothing here imports torch. Command modules import what they need from here and keep their own
+heavy imports inside the command function, so ``vgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+
+from vgen.errors import VgenError
+
+# Global flags set by the root callback (``vgen --debug --quiet <command>``) or by a command's own
+# ``--quiet``. They live in one place so every command behaves the same way.
+STATE: dict[str, bool] = {"debug": False, "quiet": False}
+
+
+def stderr_console() -> Console:
+    """A Rich console on stderr. Colour follows NO_COLOR and whether stderr is a terminal."""
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+
+
+def log(message: str) -> None:
+    """One informational line on stderr, suppressed by ``--quiet``."""
+    if not STATE["quiet"]:
+        stderr_console().print(message)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr; shown even with ``--quiet`` because it may change what the user does."""
+    stderr_console().print(f"[yellow]warning:[/yellow] {message}")
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Write a one-line JSON summary to stdout (the only non-video data vgen prints)."""
+    sys.stdout.write(json.dumps(payload, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Parse a seed list such as ``0-7``, ``3,5,9`` or ``0-3,10``."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, "")
+                a, b = int(lo), int(hi)
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+    except ValueError:
+        raise VgenError(f"invalid seed list {text!r}: use integers and ranges such as 0-7 or 1,4,9") from None
+    if not seeds:
+        raise VgenError(f"invalid seed list {text!r}: it names no seed")
+    return seeds
+
+
+class ProgressReporter:
+    """A Rich progress bar on stderr that library code drives through a plain callback.
+
+    Library functions accept ``callback(done: int, total: int, info: dict)``; this object is such a
+    callable. It draws only when stderr is a terminal and ``--quiet`` is off, so pipelines and logs
+    stay clean.
+    """
+
+    def __init__(self, description: str, total: int | None = None) -> None:
+        self.description = description
+        self.total = total
+        self._progress: Any = None
+        self._task: Any = None
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> "ProgressReporter":
+        console = stderr_console()
+        if not STATE["quiet"] and console.is_terminal:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.description, total=self.total, info="", rate="")
+        return self
+
+    def __call__(self, done: int, total: int | None = None, info: dict[str, Any] | None = None) -> None:
+        if self._progress is None:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        fields = ""
+        if info:
+            fields = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
+        self._progress.update(
+            self._task, completed=done, total=total if total is not None else self.total,
+            info=fields, rate=f"{done / elapsed:.2f}/s",
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn common library exceptions that are really bad input into ``VgenError``."""
+    try:
+        yield
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        name = getattr(exc, "filename", None) or str(exc)
+        raise VgenError(f"{exc.strerror or 'cannot access'}: {name}") from exc
+
+
+def run_guarded(func: Callable[[], Any]) -> int:
+    """Run the Typer app and map outcomes to exit codes: 0 ok, 2 bad input, 130 Ctrl-C."""
+    import typer
+    from typer.exceptions import TyperException
+
+    try:
+        # In non-standalone mode Typer *returns* exit codes (help/version -> 0, Ctrl-C -> 130).
+        code = func()
+        if isinstance(code, int) and not isinstance(code, bool):
+            if code == 130:
+                stderr_console().print("interrupted")
+            return code
+    except VgenError as exc:
+        if STATE["debug"]:
+            raise
+        stderr_console().print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
+        return 2
+    except (KeyboardInterrupt, typer.Abort):
+        if STATE["debug"]:
+            raise
+        stderr_console().print("interrupted")
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except TyperException as exc:  # usage errors: unknown command, bad option value, ...
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show(file=sys.stderr)
+        else:
+            stderr_console().print(f"error: {exc}")
+        return 2
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`); that is not an error of ours.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    return 0

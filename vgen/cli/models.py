@@ -1,0 +1,101 @@
+"""``vgen models``: the model presets and the installed models, with their parameter counts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from vgen.cli._common import emit_json, stderr_console
+
+
+def _preset_rows() -> list[dict[str, Any]]:
+    import torch
+
+    from vgen.config import PRESETS
+    from vgen.models import build_networks
+    from vgen.models.layers import count_parameters
+    from vgen.pipelines.capabilities import capabilities
+
+    rows = []
+    for name, config in PRESETS.items():
+        # Meta-device instantiation: exact parameter counts without allocating any weights.
+        with torch.device("meta"):
+            networks = build_networks(config)
+        caps = capabilities(config)
+        rows.append({
+            "name": name,
+            "family": config.family,
+            "parameters": {role: count_parameters(net) for role, net in networks.items()},
+            "frames": config.frames,
+            "resolution": config.resolution,
+            "fps": config.fps,
+            "sample": caps.sample,
+            "extend": list(caps.extend),
+            "interpolate": list(caps.interpolate),
+        })
+    return rows
+
+
+def _installed_rows() -> list[dict[str, Any]]:
+    from vgen.io.store import list_models
+
+    return [
+        {
+            "name": m.name,
+            "source": m.source,
+            "family": m.config.family,
+            "preset": m.config.name,
+            "parameters": m.parameters,
+            "frames": m.config.frames,
+            "resolution": m.config.resolution,
+            "path": str(m.path),
+        }
+        for m in list_models()
+    ]
+
+
+def _millions(params: dict[str, int]) -> str:
+    return ", ".join(f"{role} {n / 1e6:.2f}M" for role, n in params.items())
+
+
+def models_cmd(
+    json_out: Annotated[bool, typer.Option("--json", help="Print the listing as one JSON line on stdout.")] = False,
+) -> None:
+    """List model presets (architectures you can train) and installed models (weights you can sample).
+
+    [bold]Examples[/bold]
+
+      vgen models
+
+      vgen models --json | python -m json.tool
+    """
+    presets = _preset_rows()
+    installed = _installed_rows()
+    if json_out:
+        emit_json({"presets": presets, "installed": installed})
+        return
+
+    from rich.table import Table
+
+    console = stderr_console()
+    table = Table(title="Presets", title_justify="left")
+    for column in ("name", "parameters", "clip", "sample", "extend", "interpolate"):
+        table.add_column(column)
+    for row in presets:
+        table.add_row(
+            row["name"], _millions(row["parameters"]),
+            f"{row['frames']}f {row['resolution']}² @{row['fps']}fps",
+            row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+        )
+    console.print(table)
+
+    table = Table(title="Installed models", title_justify="left")
+    for column in ("name", "source", "preset", "parameters", "clip", "path"):
+        table.add_column(column)
+    for row in installed:
+        table.add_row(row["name"], row["source"], row["preset"], _millions(row["parameters"]),
+                      f"{row['frames']}f {row['resolution']}²", row["path"])
+    if not installed:
+        table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
+    console.print(table)

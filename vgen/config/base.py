@@ -1,0 +1,41 @@
+"""Fields shared by every model family's configuration (no torch imports here)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StrictModel(BaseModel):
+    """Base for all vgen configs: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+
+
+class DiffusionConfig(StrictModel):
+    """The forward process and training target of a diffusion model.
+
+    ``scaled_linear`` is linear in sqrt(beta) (LDM/PVDM/LVDM); ``linear`` is DDPM's; ``cosine`` is
+    Nichol & Dhariwal's.
+    """
+
+    schedule: Literal["linear", "scaled_linear", "cosine"] = "scaled_linear"
+    timesteps: int = Field(1000, ge=2)
+    beta_start: float = Field(0.0015, gt=0)
+    beta_end: float = Field(0.0195, gt=0)
+    prediction: Literal["eps", "v", "x0"] = "eps"
+    loss: Literal["mse", "l1"] = "mse"
+    min_snr_gamma: Optional[float] = Field(None, gt=0)
+    clip_x0: Optional[float] = Field(None, gt=0, description="clamp predicted x0 to [-c, c] while sampling")
+
+
+class ModelConfigBase(StrictModel):
+    """What every family records: the clip it models and how it diffuses."""
+
+    name: str = Field(description="preset or user-given model name")
+    frames: int = Field(ge=1, description="frames in one generated clip")
+    resolution: int = Field(ge=8, description="square frame size in pixels")
+    fps: int = Field(8, ge=1, description="frame rate the model was trained at")
+    num_classes: int = Field(0, ge=0, description="0 = unconditional; >0 = class-conditional with a null label")
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)

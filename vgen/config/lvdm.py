@@ -1,0 +1,55 @@
+"""LVDM (He et al., 2022): 3D-conv video autoencoder + latent 3D UNet (prediction and interpolation)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
+
+
+class LVDMAutoencoderConfig(StrictModel):
+    """3D convolutions with replicate padding; 4x down in time, 8x in space (lvdm-vdm.md §A.2)."""
+
+    hidden: int = Field(32, ge=4)
+    downsample: tuple[int, int, int] = (4, 8, 8)
+    latent_channels: int = Field(4, ge=1)
+    norm_groups: int = Field(32, ge=1)
+
+
+class LVDMUNetConfig(StrictModel):
+    """1x3x3 convs, factorised spatial/temporal attention with Shaw relative positions, AdaGN (§A.3)."""
+
+    model_channels: int = Field(256, ge=8)
+    channel_mult: tuple[int, ...] = (1, 2, 3, 4)
+    num_res_blocks: int = Field(3, ge=1)
+    attention_levels: tuple[int, ...] = (1, 2, 3)
+    num_heads: int = Field(4, ge=1)
+    temporal_length: int = Field(5, ge=1, description="relative-position clip distance L")
+    max_noise_level: int = Field(250, ge=1, description="conditional latent perturbation: s ~ U{0..max-1}")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    gradient_checkpointing: bool = False
+
+
+class LVDMConfig(ModelConfigBase):
+    family: Literal["lvdm"] = "lvdm"
+    autoencoder: LVDMAutoencoderConfig = Field(default_factory=LVDMAutoencoderConfig)
+    unet: LVDMUNetConfig = Field(default_factory=LVDMUNetConfig)
+    p_interp: float = Field(0.45, ge=0, le=1, description="share of training samples with an interpolation mask")
+    p_pred: float = Field(0.35, ge=0, le=1, description="share with a prediction mask (first latents given)")
+    sample_noise_level: int = Field(100, ge=0, description="s used for conditioning latents while sampling")
+    uncond_guidance: float = Field(0.1, description="w in (1+w)·eps_cond − w·eps_uncond")
+
+
+_LVDM_DIFFUSION = DiffusionConfig(schedule="scaled_linear", beta_start=0.0015, beta_end=0.0155, loss="l1")
+
+PRESETS: dict[str, LVDMConfig] = {
+    "lvdm": LVDMConfig(name="lvdm", frames=16, resolution=256, fps=8, diffusion=_LVDM_DIFFUSION),
+    "lvdm-tiny": LVDMConfig(
+        name="lvdm-tiny", frames=8, resolution=32, fps=8, diffusion=_LVDM_DIFFUSION,
+        autoencoder=LVDMAutoencoderConfig(hidden=16, downsample=(2, 4, 4), norm_groups=8),
+        unet=LVDMUNetConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(0, 1),
+                            num_heads=2, temporal_length=4),
+    ),
+}

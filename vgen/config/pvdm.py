@@ -1,0 +1,61 @@
+"""PVDM (Yu et al., CVPR 2023): projected triplane autoencoder + plane UNet configs and presets."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
+
+
+class PVDMAutoencoderConfig(StrictModel):
+    """TimeSformer encoder/decoder with three axis projections (pvdm.md §1)."""
+
+    patch_size: int = Field(8, ge=1)
+    width: int = Field(384, ge=8)
+    depth: int = Field(8, ge=1)
+    heads: int = Field(8, ge=1)
+    head_dim: int = Field(64, ge=4)
+    ff_hidden: int = Field(1536, ge=8, description="GEGLU hidden width (the input projection is twice this)")
+    proj_depth: int = Field(4, ge=1)
+    proj_heads: int = Field(4, ge=1)
+    proj_head_dim: int = Field(48, ge=4)
+    proj_mlp: int = Field(512, ge=8)
+    latent_channels: int = Field(4, ge=1)
+
+
+class PVDMUNetConfig(StrictModel):
+    """Shared-weight 2D UNet over the three planes with joint 1D attention (pvdm.md §2)."""
+
+    model_channels: int = Field(256, ge=8)
+    channel_mult: tuple[int, ...] = (1, 2, 4, 4)
+    num_res_blocks: int = Field(2, ge=1)
+    attention_levels: tuple[int, ...] = (0, 1, 2)
+    num_heads: int = Field(8, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    gradient_checkpointing: bool = False
+
+
+class PVDMConfig(ModelConfigBase):
+    family: Literal["pvdm"] = "pvdm"
+    autoencoder: PVDMAutoencoderConfig = Field(default_factory=PVDMAutoencoderConfig)
+    unet: PVDMUNetConfig = Field(default_factory=PVDMUNetConfig)
+    cond_prob: float = Field(0.3, ge=0, le=1, description="λ: share of training batches conditioned on the previous clip")
+
+
+_PVDM_DIFFUSION = DiffusionConfig(schedule="scaled_linear", beta_start=0.0015, beta_end=0.0195, clip_x0=1.0)
+
+PRESETS: dict[str, PVDMConfig] = {
+    "pvdm-l": PVDMConfig(name="pvdm-l", frames=16, resolution=256, fps=25, diffusion=_PVDM_DIFFUSION,
+                         unet=PVDMUNetConfig(model_channels=256)),
+    "pvdm-s": PVDMConfig(name="pvdm-s", frames=16, resolution=256, fps=25, diffusion=_PVDM_DIFFUSION,
+                         unet=PVDMUNetConfig(model_channels=128)),
+    "pvdm-tiny": PVDMConfig(
+        name="pvdm-tiny", frames=8, resolution=32, fps=8, diffusion=_PVDM_DIFFUSION,
+        autoencoder=PVDMAutoencoderConfig(patch_size=4, width=64, depth=2, heads=4, head_dim=16, ff_hidden=128,
+                                          proj_depth=1, proj_heads=2, proj_head_dim=16, proj_mlp=64),
+        unet=PVDMUNetConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+                            num_heads=2),
+    ),
+}

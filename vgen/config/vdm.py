@@ -1,0 +1,42 @@
+"""VDM (Ho et al., 2022): factorised space-time 3D UNet in pixel space."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
+
+
+class VDMUNetConfig(StrictModel):
+    """1x3x3 convolutions, spatial attention, temporal attention with relative positions (lvdm-vdm.md §B.2)."""
+
+    model_channels: int = Field(128, ge=8)
+    channel_mult: tuple[int, ...] = (1, 2, 4, 8)
+    num_res_blocks: int = Field(2, ge=1)
+    attention_levels: tuple[int, ...] = (1, 2, 3)
+    head_dim: int = Field(64, ge=4)
+    max_relative_position: int = Field(32, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    conditional_frames: bool = Field(True, description="extra input channels for known frames plus a mask")
+    gradient_checkpointing: bool = False
+
+
+class VDMConfig(ModelConfigBase):
+    family: Literal["vdm"] = "vdm"
+    unet: VDMUNetConfig = Field(default_factory=VDMUNetConfig)
+    image_frames: int = Field(4, ge=0, description="independent images appended per video in joint training")
+    cond_drop_prob: float = Field(0.1, ge=0, le=1, description="class-label dropout for classifier-free guidance")
+
+
+_VDM_DIFFUSION = DiffusionConfig(schedule="cosine", prediction="eps", loss="mse", clip_x0=1.0)
+
+PRESETS: dict[str, VDMConfig] = {
+    "vdm": VDMConfig(name="vdm", frames=16, resolution=64, fps=8, diffusion=_VDM_DIFFUSION),
+    "vdm-tiny": VDMConfig(
+        name="vdm-tiny", frames=8, resolution=16, fps=8, diffusion=_VDM_DIFFUSION, image_frames=2,
+        unet=VDMUNetConfig(model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+                           head_dim=8, max_relative_position=8, dropout=0.0),
+    ),
+}

@@ -1,0 +1,71 @@
+"""Building blocks shared by every network family.
+
+Layouts are named in each docstring; attention always goes through
+``torch.nn.functional.scaled_dot_product_attention`` so CUDA gets fused kernels and CPU stays exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps, laid out ``[cos | sin]``.
+
+    t: (B,) -> (B, dim). Frequencies are ``max_period^(-i/half)`` as in guided-diffusion/LDM.
+    """
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+class TimestepMLP(nn.Module):
+    """sinusoid(model_channels) -> Linear -> SiLU -> Linear, giving the block embedding (B, emb_dim)."""
+
+    def __init__(self, model_channels: int, emb_dim: int) -> None:
+        super().__init__()
+        self.model_channels = model_channels
+        self.net = nn.Sequential(nn.Linear(model_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.net(timestep_embedding(t, self.model_channels))
+
+
+def zero_module(module: nn.Module) -> nn.Module:
+    """Zero every parameter so a residual branch or output head starts as the identity / zero."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def group_norm(channels: int, groups: int = 32) -> nn.GroupNorm:
+    """GroupNorm with the largest group count <= ``groups`` that divides ``channels``."""
+    g = min(groups, channels)
+    while channels % g:
+        g -= 1
+    return nn.GroupNorm(g, channels, eps=1e-6)
+
+
+def multihead_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Softmax attention of (N, L, heads*d) queries over (N, S, heads*d) keys/values -> (N, L, heads*d).
+
+    ``mask`` is boolean, broadcastable to (N, heads, L, S); True means "may attend".
+    """
+    q, k, v = (rearrange(x, "n l (h d) -> n h l d", h=heads) for x in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return rearrange(out, "n h l d -> n l (h d)")
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
