@@ -1,0 +1,178 @@
+"""The model store: where trained models live and how a ``--model`` argument finds one.
+
+A model is a directory holding one ``<role>.safetensors`` network file per network (see
+``vgen.io.checkpoint``). Models live in ``$VGEN_HOME/models`` when ``VGEN_HOME`` is set, else in the
+platform's user data folder (``platformdirs.user_data_dir("vgen")/models``, e.g.
+``~/.local/share/vgen/models`` on Linux). Small trained models may also ship inside the package
+(``vgen/assets/models/<name>/``); a store model of the same name wins. No torch is imported here,
+so listing models is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Optional, Union
+
+from vgen.errors import VgenError
+from vgen.io.atomic import atomic_path, os_error_message
+from vgen.io.checkpoint import NETWORK_FORMAT, count_parameters, read_header
+
+if TYPE_CHECKING:
+    from vgen.config.base import ModelConfigBase
+
+Source = Literal["store", "bundled", "path"]
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def models_dir() -> Path:
+    """The store folder: ``$VGEN_HOME/models`` or ``<user data dir>/vgen/models`` (may not exist yet)."""
+    home = os.environ.get("VGEN_HOME")
+    if home:
+        return Path(home).expanduser() / "models"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vgen")) / "models"
+
+
+def bundled_models_dir() -> Path:
+    """Models shipped inside the package (``vgen/assets/models``)."""
+    import vgen
+
+    return Path(vgen.__file__).parent / "assets" / "models"
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """One model as ``list_models`` reports it; ``problem`` is set when its files are unreadable."""
+
+    name: str
+    path: Path
+    source: Source
+    config: Optional["ModelConfigBase"]
+    num_params: int
+    roles: tuple[str, ...]
+    problem: Optional[str] = None
+
+
+def _network_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.safetensors") if not p.name.startswith("."))
+
+
+def describe_model(directory: Union[str, os.PathLike[str]], *, name: Optional[str] = None,
+                   source: Source = "path") -> StoredModel:
+    """Summarise a model directory from its safetensors headers only (no tensors are loaded)."""
+    from vgen.config import config_from_json
+
+    directory = Path(directory)
+    roles: list[str] = []
+    params = 0
+    config = None
+    try:
+        for file in _network_files(directory):
+            metadata, tensors = read_header(file)
+            if metadata.get("format") != NETWORK_FORMAT:
+                continue
+            roles.append(metadata.get("role", file.stem))
+            params += count_parameters(tensors)
+            if config is None:
+                config = config_from_json(metadata.get("config", "null"))
+        if not roles:
+            raise VgenError(f"folder {str(directory)!r} holds no vgen network checkpoints (*.safetensors)")
+    except VgenError as exc:
+        return StoredModel(name or directory.name, directory, source, config, params, tuple(roles), str(exc))
+    return StoredModel(name or directory.name, directory, source, config, params, tuple(roles))
+
+
+def _entries(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def list_models() -> list[StoredModel]:
+    """Every store model, then bundled models not shadowed by a store model of the same name."""
+    stored = [describe_model(p, source="store") for p in _entries(models_dir())]
+    names = {m.name for m in stored}
+    bundled = [describe_model(p, source="bundled") for p in _entries(bundled_models_dir()) if p.name not in names]
+    return stored + bundled
+
+
+def _model_from_path(path: Path, spec: str) -> Path:
+    """A model directory given directly, or through one of its ``.safetensors`` files."""
+    if path.is_file():
+        if path.suffix != ".safetensors":
+            raise VgenError(f"{spec!r} is not a model: pass a model name, a model folder or a .safetensors file")
+        read_header(path)
+        return path.parent
+    if path.is_dir():
+        if not _network_files(path):
+            raise VgenError(f"folder {spec!r} holds no .safetensors checkpoints; pass a trained model folder")
+        return path
+    raise VgenError(f"model path {spec!r} not found; check the path or run `vgen models` to list models")
+
+
+def _unknown(name: str) -> VgenError:
+    from vgen.config import PRESETS
+
+    target = models_dir() / name
+    if name in PRESETS:
+        return VgenError(f"preset {name!r} has no trained weights yet: train them with `vgen train --model {name} "
+                         f"--data DIR --name NAME` and use --model NAME, or put its .safetensors files in {target}")
+    return VgenError(f"unknown model {name!r} (not in the store {models_dir()}, not bundled, not a path); train one "
+                     f"with `vgen train --model <preset> --data DIR --name {name}` or put its .safetensors files in {target}")
+
+
+def _looks_like_path(spec: Union[str, os.PathLike[str]]) -> bool:
+    text = str(spec)
+    return (isinstance(spec, os.PathLike) or "/" in text or os.sep in text or text.startswith((".", "~"))
+            or text.endswith(".safetensors"))
+
+
+def resolve_model(spec: Union[str, os.PathLike[str]]) -> Path:
+    """The model directory for a store name, a bundled name, or a path (folder or ``.safetensors``).
+
+    Names are looked up in the store first, then among bundled models; anything that looks like a
+    path (or exists as one) is used directly. Unknown names raise a ``VgenError`` that says how to
+    train the model or where to put its checkpoints.
+    """
+    text = str(spec)
+    if not _looks_like_path(spec):
+        for root in (models_dir(), bundled_models_dir()):
+            candidate = root / text
+            if candidate.is_dir():
+                if not _network_files(candidate):
+                    raise VgenError(f"model {text!r} at {candidate} has no .safetensors checkpoints; re-register or delete it")
+                return candidate
+        if not Path(text).exists():
+            raise _unknown(text)
+    return _model_from_path(Path(text).expanduser(), text)
+
+
+def register_model(name: str, directory: Union[str, os.PathLike[str]]) -> Path:
+    """Copy a model's network checkpoints into the store as ``name``; returns the store path.
+
+    The copy goes to a temporary folder inside the store and is renamed into place, so a failure
+    leaves no half-copied model and an existing model of that name is replaced only on success.
+    """
+    if not _NAME.match(name):
+        raise VgenError(f"invalid model name {name!r}; use letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    source = _model_from_path(Path(directory).expanduser(), str(directory))
+    networks = [p for p in _network_files(source) if read_header(p)[0].get("format") == NETWORK_FORMAT]
+    if not networks:
+        raise VgenError(f"folder {str(source)!r} holds no vgen network checkpoints; train a model first")
+    root = models_dir()
+    target = root / name
+    if target.exists() and target.resolve() == source.resolve():
+        return target
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target, directory=True) as tmp:
+            for file in networks:
+                shutil.copy2(file, tmp / file.name)
+    except OSError as exc:
+        raise VgenError(os_error_message(exc, target)) from None
+    return target
