@@ -17,13 +17,15 @@ class DiffusionConfig(StrictModel):
     """The forward process and training target of a diffusion model.
 
     ``scaled_linear`` is linear in sqrt(beta) (LDM/PVDM/LVDM); ``linear`` is DDPM's; ``cosine`` is
-    Nichol & Dhariwal's.
+    Nichol & Dhariwal's. Beta endpoints left unset take the chosen schedule's published defaults.
     """
 
     schedule: Literal["linear", "scaled_linear", "cosine"] = "scaled_linear"
     timesteps: int = Field(1000, ge=2)
-    beta_start: float = Field(0.0015, gt=0)
-    beta_end: float = Field(0.0195, gt=0)
+    beta_start: Optional[float] = Field(
+        None, gt=0, description="None = the schedule's own default (linear 1e-4, scaled_linear 0.0015)")
+    beta_end: Optional[float] = Field(
+        None, gt=0, description="None = the schedule's own default (linear 0.02, scaled_linear 0.0195)")
     prediction: Literal["eps", "v", "x0"] = "eps"
     loss: Literal["mse", "l1"] = "mse"
     min_snr_gamma: Optional[float] = Field(None, gt=0)
