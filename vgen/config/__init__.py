@@ -36,9 +36,12 @@ def config_from_json(text: str) -> ModelConfigBase:
     """Parse and validate a model config serialised with ``config.model_dump_json()``."""
     try:
         return _ADAPTER.validate_python(json.loads(text))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()[0]
-        raise VgenError(f"invalid model config: {first}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()) if not str(p).startswith(("tagged-union", "function-")))
+        raise VgenError(f"invalid model config: {where + ': ' if where else ''}{err['msg']}") from None
+    except ValueError as exc:
+        raise VgenError(f"invalid model config: not JSON ({exc})") from None
 
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
@@ -16,7 +16,7 @@ class PVDMAutoencoderConfig(StrictModel):
     width: int = Field(384, ge=8)
     depth: int = Field(8, ge=1)
     heads: int = Field(8, ge=1)
-    head_dim: int = Field(64, ge=4)
+    head_dim: int = Field(64, ge=4, description="must be divisible by 4 (axial rotary embedding)")
     ff_hidden: int = Field(1536, ge=8, description="GEGLU hidden width (the input projection is twice this)")
     proj_depth: int = Field(4, ge=1)
     proj_heads: int = Field(4, ge=1)
@@ -42,6 +42,25 @@ class PVDMConfig(ModelConfigBase):
     autoencoder: PVDMAutoencoderConfig = Field(default_factory=PVDMAutoencoderConfig)
     unet: PVDMUNetConfig = Field(default_factory=PVDMUNetConfig)
     cond_prob: float = Field(0.3, ge=0, le=1, description="λ: share of training batches conditioned on the previous clip")
+
+    @model_validator(mode="after")
+    def _check_geometry(self) -> "PVDMConfig":
+        """The token grid must tile the frame, and every UNet level must halve each plane exactly."""
+        ae, unet = self.autoencoder, self.unet
+        if self.resolution % ae.patch_size:
+            raise ValueError(f"resolution {self.resolution} is not divisible by patch_size {ae.patch_size}")
+        if ae.head_dim % 4:
+            raise ValueError(f"autoencoder head_dim {ae.head_dim} must be divisible by 4 for axial RoPE")
+        factor = 2 ** (len(unet.channel_mult) - 1)
+        tokens = self.resolution // ae.patch_size
+        if self.frames % factor or tokens % factor:
+            raise ValueError(
+                f"frames ({self.frames}) and resolution/patch_size ({tokens}) must be divisible by {factor} "
+                f"for a UNet with {len(unet.channel_mult)} levels"
+            )
+        if any(not 0 <= level < len(unet.channel_mult) for level in unet.attention_levels):
+            raise ValueError(f"attention_levels {unet.attention_levels} must index channel_mult {unet.channel_mult}")
+        return self
 
 
 _PVDM_DIFFUSION = DiffusionConfig(schedule="scaled_linear", beta_start=0.0015, beta_end=0.0195, clip_x0=1.0)
