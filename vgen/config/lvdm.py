@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
@@ -17,6 +17,13 @@ class LVDMAutoencoderConfig(StrictModel):
     latent_channels: int = Field(4, ge=1)
     norm_groups: int = Field(32, ge=1)
 
+    @field_validator("downsample")
+    @classmethod
+    def _powers_of_two(cls, factors: tuple[int, int, int]) -> tuple[int, int, int]:
+        if any(f < 1 or f & (f - 1) for f in factors):
+            raise ValueError(f"downsample factors must be powers of two, got {factors}")
+        return factors
+
 
 class LVDMUNetConfig(StrictModel):
     """1x3x3 convs, factorised spatial/temporal attention with Shaw relative positions, AdaGN (§A.3)."""
@@ -24,12 +31,19 @@ class LVDMUNetConfig(StrictModel):
     model_channels: int = Field(256, ge=8)
     channel_mult: tuple[int, ...] = (1, 2, 3, 4)
     num_res_blocks: int = Field(3, ge=1)
-    attention_levels: tuple[int, ...] = (1, 2, 3)
+    attention_levels: tuple[int, ...] = Field((1, 2, 3), description="levels (0 = full res) with space+time attention")
     num_heads: int = Field(4, ge=1)
     temporal_length: int = Field(5, ge=1, description="relative-position clip distance L")
     max_noise_level: int = Field(250, ge=1, description="conditional latent perturbation: s ~ U{0..max-1}")
     dropout: float = Field(0.0, ge=0, lt=1)
     gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _heads_divide_channels(self) -> "LVDMUNetConfig":
+        for mult in self.channel_mult:
+            if (mult * self.model_channels) % self.num_heads:
+                raise ValueError(f"num_heads {self.num_heads} must divide every level's channels")
+        return self
 
 
 class LVDMConfig(ModelConfigBase):
@@ -48,7 +62,7 @@ PRESETS: dict[str, LVDMConfig] = {
     "lvdm": LVDMConfig(name="lvdm", frames=16, resolution=256, fps=8, diffusion=_LVDM_DIFFUSION),
     "lvdm-tiny": LVDMConfig(
         name="lvdm-tiny", frames=8, resolution=32, fps=8, diffusion=_LVDM_DIFFUSION,
-        autoencoder=LVDMAutoencoderConfig(hidden=16, downsample=(2, 4, 4), norm_groups=8),
+        autoencoder=LVDMAutoencoderConfig(hidden=8, downsample=(2, 4, 4), norm_groups=8),
         unet=LVDMUNetConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(0, 1),
                             num_heads=2, temporal_length=4),
     ),

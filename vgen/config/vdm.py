@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
@@ -15,12 +15,20 @@ class VDMUNetConfig(StrictModel):
     model_channels: int = Field(128, ge=8)
     channel_mult: tuple[int, ...] = (1, 2, 4, 8)
     num_res_blocks: int = Field(2, ge=1)
-    attention_levels: tuple[int, ...] = (1, 2, 3)
+    attention_levels: tuple[int, ...] = Field((1, 2, 3), description="levels (0 = full res) with space+time attention")
     head_dim: int = Field(64, ge=4)
-    max_relative_position: int = Field(32, ge=1)
+    max_relative_position: int = Field(32, ge=1, description="Shaw relative-position clip distance (frames)")
     dropout: float = Field(0.1, ge=0, lt=1)
     conditional_frames: bool = Field(True, description="extra input channels for known frames plus a mask")
     gradient_checkpointing: bool = False
+
+    @model_validator(mode="after")
+    def _heads_divide_channels(self) -> "VDMUNetConfig":
+        for mult in self.channel_mult:
+            channels = mult * self.model_channels
+            if channels > self.head_dim and channels % self.head_dim:
+                raise ValueError(f"head_dim {self.head_dim} must divide every level's channels (got {channels})")
+        return self
 
 
 class VDMConfig(ModelConfigBase):

@@ -1,0 +1,272 @@
+"""The factorised space-time 3D UNet shared by VDM and LVDM.
+
+VDM (Ho et al. 2022, §3, Fig. 1) and LVDM (He et al. 2022, §3.1; openaimodel3d) use the same backbone: every 2D conv of
+an image UNet becomes a space-only ``1×3×3`` conv, spatial attention runs per frame (time folded into the batch) and is
+followed by temporal attention over frames (space folded into the batch) with relative positions; down/up-sampling is
+spatial only, so time is never resampled. ResBlocks take a (possibly per-frame) embedding through scale-shift
+("adaptive group norm", FiLM). Output head, residual branches and attention projections are zero-initialised.
+
+Group norms are computed per frame (time folded into the batch). With 1×3×3 convolutions this makes temporal attention
+the ONLY place where frames interact, which is what joint image-video training relies on (appended images must stay
+independent of the video, VDM §3.1). LVDM's code normalises over the whole clip; per-frame statistics have the same
+parameter count and keep frames separable.
+
+Layout (LDM/ADM ordering): input conv; per level ``num_res_blocks`` × [ResBlock (+ space/time attention)], spatial
+Downsample between levels; middle ResBlock, attention, ResBlock; decoder ``num_res_blocks + 1`` ResBlocks per level each
+eating a skip, Upsample at the end of every level but the top; GN → SiLU → zero-init 1×3×3 conv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from vgen.errors import VgenError
+from vgen.models.layers import group_norm, multihead_attention, zero_module
+from vgen.models.relative_attention import ShawRelativeAttention
+
+
+def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
+    """A space-only 3D conv: kernel 1×3×3, stride (1, s, s), "same" zero padding in H and W."""
+    return nn.Conv3d(in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1))
+
+
+def image_video_mask(num_frames: int, image_frames: int, device: torch.device | None = None) -> torch.Tensor | None:
+    """Temporal attention mask for joint image-video training (VDM §3.1), boolean (T, T), True = may attend.
+
+    The first ``T - k`` frames form a video and attend to each other; each of the last ``k`` frames is an independent
+    image and attends only to itself. ``k = 0`` returns None (no masking).
+    """
+    if image_frames == 0:
+        return None
+    video_frames = num_frames - image_frames
+    mask = torch.eye(num_frames, dtype=torch.bool, device=device)
+    mask[:video_frames, :video_frames] = True
+    return mask
+
+
+class FrameNorm(nn.Module):
+    """GroupNorm of a (B, C, T, H, W) tensor with statistics per frame (time folded into the batch)."""
+
+    def __init__(self, channels: int, groups: int = 32) -> None:
+        super().__init__()
+        self.norm = group_norm(channels, groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[2]
+        y = self.norm(rearrange(x, "b c t h w -> (b t) c h w"))
+        return rearrange(y, "(b t) c h w -> b c t h w", t=frames)
+
+
+class ResBlock3D(nn.Module):
+    """Residual block with 1×3×3 convs and per-frame scale-shift conditioning (AdaGN / FiLM).
+
+    h = conv(SiLU(GN(x)));  (scale, shift) = Linear(SiLU(emb));  h = GN(h)·(1 + scale) + shift;
+    out = skip(x) + zero_conv(Dropout(SiLU(h))).  ``emb`` is (B, T, E): frame t of every sample gets its own
+    scale and shift (LVDM's per-frame noise-level embedding); a clip-level embedding is simply repeated over T.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_norm = FrameNorm(in_channels)
+        self.in_conv = spatial_conv(in_channels, out_channels)
+        self.emb_proj = nn.Linear(emb_dim, 2 * out_channels)
+        self.out_norm = FrameNorm(out_channels)
+        self.dropout = nn.Dropout(dropout)
+        self.out_conv = zero_module(spatial_conv(out_channels, out_channels))
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.in_conv(F.silu(self.in_norm(x)))
+        scale, shift = rearrange(self.emb_proj(F.silu(emb)), "b t (two c) -> two b c t 1 1", two=2)
+        h = self.out_norm(h) * (1 + scale) + shift
+        return self.skip(x) + self.out_conv(self.dropout(F.silu(h)))
+
+
+class SpatialAttention(nn.Module):
+    """Residual multi-head self-attention over the H·W positions of each frame (time folded into the batch)."""
+
+    def __init__(self, channels: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = FrameNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.proj = zero_module(nn.Linear(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t, h, w = x.shape
+        tokens = rearrange(self.norm(x), "b c t h w -> (b t) (h w) c")
+        q, k, v = self.qkv(tokens).chunk(3, dim=-1)
+        out = self.proj(multihead_attention(q, k, v, self.heads))
+        return x + rearrange(out, "(b t) (h w) c -> b c t h w", b=b, t=t, h=h, w=w)
+
+
+class TemporalAttention(nn.Module):
+    """Residual multi-head self-attention over the T frames at each spatial position (space folded into the batch).
+
+    Positions enter only through Shaw relative-position tables clipped at ``max_relative_position``; ``mask``
+    (boolean T×T, True = may attend) restricts which frames see which, e.g. :func:`image_video_mask`.
+    """
+
+    def __init__(self, channels: int, heads: int, max_relative_position: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = FrameNorm(channels)
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.attention = ShawRelativeAttention(channels // heads, max_relative_position)
+        self.proj = zero_module(nn.Linear(channels, channels))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, _, t, h, w = x.shape
+        tokens = rearrange(self.norm(x), "b c t h w -> (b h w) t c")
+        q, k, v = (rearrange(y, "n t (m d) -> n m t d", m=self.heads) for y in self.qkv(tokens).chunk(3, dim=-1))
+        out = rearrange(self.attention(q, k, v, mask), "n m t d -> n t (m d)")
+        return x + rearrange(self.proj(out), "(b h w) t c -> b c t h w", b=b, h=h, w=w)
+
+
+class Downsample(nn.Module):
+    """Halve H and W with a stride-(1, 2, 2) 1×3×3 conv; time is untouched."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = spatial_conv(channels, channels, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    """Double H and W (nearest) followed by a 1×3×3 conv; time is untouched."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = spatial_conv(channels, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest"))
+
+
+class SpaceTimeSequential(nn.ModuleList):
+    """Runs blocks in order, handing the embedding to ResBlocks and the frame mask to temporal attention."""
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        for block in self:
+            if isinstance(block, ResBlock3D):
+                x = block(x, emb)
+            elif isinstance(block, TemporalAttention):
+                x = block(x, mask)
+            else:
+                x = block(x)
+        return x
+
+
+@dataclass(frozen=True)
+class UNet3DSpec:
+    """Hyper-parameters of the shared backbone. Give exactly one of ``num_heads`` (fixed count, LVDM) or
+    ``head_dim`` (heads = channels / head_dim, VDM). ``attention_levels`` index ``channel_mult`` (0 = full res)."""
+
+    in_channels: int
+    out_channels: int
+    model_channels: int
+    channel_mult: tuple[int, ...]
+    num_res_blocks: int
+    attention_levels: tuple[int, ...]
+    emb_dim: int
+    max_relative_position: int
+    num_heads: int | None = None
+    head_dim: int | None = None
+    dropout: float = 0.0
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.num_heads is None) == (self.head_dim is None):
+            raise ValueError("UNet3DSpec needs exactly one of num_heads and head_dim")
+
+    def heads(self, channels: int) -> int:
+        if self.head_dim is not None:
+            return max(1, channels // self.head_dim)
+        return self.num_heads  # type: ignore[return-value]
+
+
+class SpaceTimeUNet(nn.Module):
+    """The factorised space-time UNet: (B, C_in, T, H, W) + embedding (B, E) or (B, T, E) -> (B, C_out, T, H, W).
+
+    H and W must be divisible by ``2 ** (len(channel_mult) - 1)``; any number of frames works (T = 1 is an image).
+    """
+
+    def __init__(self, spec: UNet3DSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        ch = spec.model_channels
+        self.input_conv = spatial_conv(spec.in_channels, ch)
+
+        def attention(channels: int) -> list[nn.Module]:
+            heads = spec.heads(channels)
+            return [SpatialAttention(channels, heads), TemporalAttention(channels, heads, spec.max_relative_position)]
+
+        self.encoder = nn.ModuleList()
+        skip_channels = [ch]
+        for level, mult in enumerate(spec.channel_mult):
+            for _ in range(spec.num_res_blocks):
+                blocks: list[nn.Module] = [ResBlock3D(ch, mult * spec.model_channels, spec.emb_dim, spec.dropout)]
+                ch = mult * spec.model_channels
+                if level in spec.attention_levels:
+                    blocks += attention(ch)
+                self.encoder.append(SpaceTimeSequential(blocks))
+                skip_channels.append(ch)
+            if level != len(spec.channel_mult) - 1:
+                self.encoder.append(SpaceTimeSequential([Downsample(ch)]))
+                skip_channels.append(ch)
+
+        self.middle = SpaceTimeSequential([
+            ResBlock3D(ch, ch, spec.emb_dim, spec.dropout), *attention(ch), ResBlock3D(ch, ch, spec.emb_dim, spec.dropout)
+        ])
+
+        self.decoder = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(spec.channel_mult))):
+            for i in range(spec.num_res_blocks + 1):
+                blocks = [ResBlock3D(ch + skip_channels.pop(), mult * spec.model_channels, spec.emb_dim, spec.dropout)]
+                ch = mult * spec.model_channels
+                if level in spec.attention_levels:
+                    blocks += attention(ch)
+                if level != 0 and i == spec.num_res_blocks:
+                    blocks.append(Upsample(ch))
+                self.decoder.append(SpaceTimeSequential(blocks))
+
+        self.out = nn.Sequential(FrameNorm(ch), nn.SiLU(), zero_module(spatial_conv(ch, spec.out_channels)))
+
+    @property
+    def spatial_factor(self) -> int:
+        return 2 ** (len(self.spec.channel_mult) - 1)
+
+    def _run(
+        self, block: SpaceTimeSequential, h: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.spec.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, h, emb, mask, use_reentrant=False)
+        return block(h, emb, mask)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C_in, T, H, W); emb: (B, E) per clip or (B, T, E) per frame; mask: boolean (T, T) or None."""
+        _, _, frames, height, width = x.shape
+        if height % self.spatial_factor or width % self.spatial_factor:
+            raise VgenError(
+                f"frame size {height}x{width} is not divisible by {self.spatial_factor}; "
+                f"use a resolution that is a multiple of {self.spatial_factor}"
+            )
+        if emb.dim() == 2:
+            emb = emb[:, None].expand(-1, frames, -1)
+        h = self.input_conv(x)
+        skips = [h]
+        for block in self.encoder:
+            h = self._run(block, h, emb, mask)
+            skips.append(h)
+        h = self._run(self.middle, h, emb, mask)
+        for block in self.decoder:
+            h = self._run(block, torch.cat([h, skips.pop()], dim=1), emb, mask)
+        return self.out(h)
