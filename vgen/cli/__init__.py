@@ -50,6 +50,20 @@ def root(
 from vgen.cli import models as _models  # noqa: E402
 
 app.command("models")(_models.models_cmd)
+from vgen.cli import train as _train  # noqa: E402
+app.command("train")(_train.train_cmd)
+from vgen.cli import sample as _sample  # noqa: E402
+app.command("sample")(_sample.sample_cmd)
+from vgen.cli import extend as _extend  # noqa: E402
+app.command("extend")(_extend.extend_cmd)
+from vgen.cli import interpolate as _interpolate  # noqa: E402
+app.command("interpolate")(_interpolate.interpolate_cmd)
+from vgen.cli import evaluate as _evaluate  # noqa: E402
+
+app.command("evaluate")(_evaluate.evaluate_cmd)
+from vgen.cli import data as _data  # noqa: E402
+
+app.add_typer(_data.app, name="data")
 
 
 def main() -> None:

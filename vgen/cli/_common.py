@@ -30,12 +30,12 @@ def stderr_console() -> Console:
 def log(message: str) -> None:
     """One informational line on stderr, suppressed by ``--quiet``."""
     if not STATE["quiet"]:
-        stderr_console().print(message)
+        stderr_console().print(message, soft_wrap=True)
 
 
 def warn(message: str) -> None:
     """A warning on stderr; shown even with ``--quiet`` because it may change what the user does."""
-    stderr_console().print(f"[yellow]warning:[/yellow] {message}")
+    stderr_console().print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
 
 
 def emit_json(payload: dict[str, Any]) -> None:

@@ -44,19 +44,22 @@ def _installed_rows() -> list[dict[str, Any]]:
         {
             "name": m.name,
             "source": m.source,
-            "family": m.config.family,
-            "preset": m.config.name,
-            "parameters": m.parameters,
-            "frames": m.config.frames,
-            "resolution": m.config.resolution,
+            "family": m.config.family if m.config else None,
+            "preset": m.config.name if m.config else None,
+            "parameters": m.num_params,
+            "networks": list(m.roles),
+            "frames": m.config.frames if m.config else None,
+            "resolution": m.config.resolution if m.config else None,
             "path": str(m.path),
+            "problem": m.problem,
         }
         for m in list_models()
     ]
 
 
 def _millions(params: dict[str, int]) -> str:
-    return ", ".join(f"{role} {n / 1e6:.2f}M" for role, n in params.items())
+    short = {"autoencoder": "AE", "unet": "UNet"}
+    return " + ".join(f"{short.get(role, role)} {n / 1e6:.2f}M" for role, n in params.items())
 
 
 def models_cmd(
@@ -78,24 +81,30 @@ def models_cmd(
 
     from rich.table import Table
 
+    from rich import box
+
     console = stderr_console()
-    table = Table(title="Presets", title_justify="left")
-    for column in ("name", "parameters", "clip", "sample", "extend", "interpolate"):
-        table.add_column(column)
+    console.width = max(console.width, 160)  # keep each row on one line when piped or in a narrow terminal
+    table = Table(title="Presets", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate"):
+        table.add_column(column, no_wrap=True)
     for row in presets:
         table.add_row(
             row["name"], _millions(row["parameters"]),
-            f"{row['frames']}f {row['resolution']}² @{row['fps']}fps",
+            f"{row['frames']}x{row['resolution']}² {row['fps']}fps",
             row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
         )
     console.print(table)
 
-    table = Table(title="Installed models", title_justify="left")
+    table = Table(title="Installed models", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("name", "source", "preset", "parameters", "clip", "path"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for row in installed:
-        table.add_row(row["name"], row["source"], row["preset"], _millions(row["parameters"]),
-                      f"{row['frames']}f {row['resolution']}²", row["path"])
+        if row["problem"]:
+            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", row["problem"])
+            continue
+        table.add_row(row["name"], row["source"], row["preset"], f"{row['parameters'] / 1e6:.2f}M",
+                      f"{row['frames']}x{row['resolution']}²", row["path"])
     if not installed:
         table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
     console.print(table)

@@ -152,6 +152,15 @@ def resolve_model(spec: Union[str, os.PathLike[str]]) -> Path:
     return _model_from_path(Path(text).expanduser(), text)
 
 
+def model_config(spec: Union[str, os.PathLike[str]]) -> tuple["ModelConfigBase", Path]:
+    """Resolve ``spec`` and read its model config from the network headers (no tensors loaded)."""
+    directory = resolve_model(spec)
+    info = describe_model(directory)
+    if info.problem is not None or info.config is None:
+        raise VgenError(info.problem or f"model {str(spec)!r} has no config in its network files")
+    return info.config, directory
+
+
 def register_model(name: str, directory: Union[str, os.PathLike[str]]) -> Path:
     """Copy a model's network checkpoints into the store as ``name``; returns the store path.
 

@@ -40,10 +40,13 @@ def capabilities(config: ModelConfigBase) -> Capabilities:
             masked + ("reconstruction", "replacement"),
         )
     if family == "lvdm":
+        # When each latent spans several frames, single key *frames* cannot fill a latent for the mask or
+        # replacement paths; frame-level interpolation then goes through reconstruction guidance on the decoder.
+        frame_aligned = config.autoencoder.downsample[0] == 1
         return Capabilities(
             "hierarchical",
             ("hierarchical", "autoregressive"),
             ("mask", "reconstruction", "replacement"),
-            ("mask", "reconstruction", "replacement"),
+            ("mask", "reconstruction", "replacement") if frame_aligned else ("reconstruction",),
         )
     raise ValueError(f"unknown model family {family!r}")

@@ -1,0 +1,40 @@
+"""Output naming and validation for one or many generated videos (no model needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vgen.errors import VgenError
+from vgen.pipelines.output import plan_outputs
+
+
+def test_one_video_keeps_the_given_name(tmp_path: Path) -> None:
+    (target,) = plan_outputs(str(tmp_path / "out.gif"), [3], None)
+    assert target.path == str(tmp_path / "out.gif") and target.format == "gif"
+
+
+def test_many_videos_are_named_by_seed(tmp_path: Path) -> None:
+    targets = plan_outputs(str(tmp_path / "out.mp4"), [7, 8], None)
+    assert [t.path for t in targets] == [str(tmp_path / "out-s7.mp4"), str(tmp_path / "out-s8.mp4")]
+
+
+def test_an_existing_folder_gets_sample_files(tmp_path: Path) -> None:
+    targets = plan_outputs(str(tmp_path), [0, 1], "gif")
+    assert [t.path for t in targets] == [str(tmp_path / "sample-s0.gif"), str(tmp_path / "sample-s1.gif")]
+    (frames,) = plan_outputs(str(tmp_path), [4], "frames")
+    assert frames.path == str(tmp_path / "sample-s4") and frames.format == "frames"
+
+
+def test_stdout_rules() -> None:
+    assert plan_outputs("-", [0], "mp4")[0].format == "mp4"
+    with pytest.raises(VgenError, match="needs a format"):
+        plan_outputs("-", [0], None)
+    with pytest.raises(VgenError, match="share stdout"):
+        plan_outputs("-", [0, 1], "mp4")
+
+
+def test_missing_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(VgenError, match="does not exist"):
+        plan_outputs(str(tmp_path / "nope" / "out.mp4"), [0], None)

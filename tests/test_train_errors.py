@@ -1,0 +1,98 @@
+"""``vgen train`` bad input and ``--dry-run``: one-line errors with exit 2, no files written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vgen.cli import app
+from vgen.cli._common import run_guarded
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def vgen(*args: str) -> int:
+    return run_guarded(lambda: app(list(args), standalone_mode=False))
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error:"), err
+    return lines[-1]
+
+
+def test_dry_run_prints_config_params_and_memory_and_writes_nothing(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = vgen("train", "--model", "pvdm-tiny", "--synthetic", "sky", "--batch-per-device", "3", "--accumulate", "2",
+                "--dry-run")
+    out = capsys.readouterr().out
+    assert code == 0
+    report = json.loads(out)
+    assert report["model"]["name"] == "pvdm-tiny" and report["stages"] == ["ae", "diffusion"]
+    assert report["batch"] == {"global": 6, "per_device": 3, "accumulate": 2, "world_size": 1}
+    assert report["parameters"]["unet"] > 0 and report["parameters"]["autoencoder"] > 0
+    for stage in ("ae", "diffusion"):
+        memory = report["memory_per_device"][stage]
+        assert memory["activations_mib"] > 0 and memory["total_mib"] > memory["weights_mib"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "vdm-tiny", "--synthetic", "bouncing", "--stage", "ae"], "VDM is a pixel-space model with no autoencoder"),
+        (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--stage", "diffusion"], "needs a trained autoencoder"),
+        (["--model", "nope", "--synthetic", "bouncing"], "nope"),
+        (["--model", "pvdm-tiny"], "no training data"),
+        (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--batch-size", "4", "--batch-per-device", "2"], "either --batch-size"),
+        (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--batch-size", "5", "--accumulate", "2"], "does not split"),
+        (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--lr", "-1"], "invalid --lr"),
+        (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--resume"], "no run named 'pvdm-tiny'"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(args: list[str], message: str, tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = vgen("train", *args, "--dry-run")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in _error_line(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_data_folder_is_one_line_exit_2(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = vgen("train", "--model", "vdm-tiny", "--data", str(empty), "--steps", "1")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "empty" in _error_line(err)
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_folder_with_broken_files_trains_and_warns_with_counts(tmp_path: Path, make_clip_file, tmp_vgen_home: Path,
+                                                               monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "videos"
+    data.mkdir()
+    for i in range(3):
+        make_clip_file(f"videos/clip{i}.mp4", t=12, h=20, w=24, fps=8, seed=i)
+    (data / "broken.mp4").write_bytes(b"\x00not a video" * 50)
+    make_clip_file("videos/short.mp4", t=3, h=20, w=24, fps=8)
+    code = vgen("train", "--model", "vdm-tiny", "--data", str(data), "--steps", "2", "--batch-size", "2",
+                "--out", str(tmp_path / "run"))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    warning = " ".join(err.split())  # Rich may wrap the line
+    assert "skipped 2 of 5 videos" in warning and "1 unreadable" in warning and "1 too short" in warning
+    assert (tmp_path / "run" / "checkpoints" / "latest").is_file()

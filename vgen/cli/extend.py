@@ -1,0 +1,85 @@
+"""``vgen extend``: continue any video with a trained model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Callable, Iterator, Optional
+
+import typer
+
+from vgen.cli._common import emit_json
+from vgen.cli.sample import (
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, OutputOpt, QuietOpt,
+    ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
+)
+from vgen.errors import VgenError
+
+
+def extend_cmd(
+    input: Annotated[str, typer.Argument(help="Video to continue (any size, fps, with or without audio), "
+                                              "a folder of frames, or - for stdin.", show_default=False)],
+    model: ModelOpt = DEFAULT_MODEL,
+    frames: Annotated[Optional[int], typer.Option("--frames", "-n", help="New frames to generate (default: one clip).",
+                                                  rich_help_panel="Sampling")] = None,
+    method: Annotated[Optional[str], typer.Option(
+        "--method", help="latent|reconstruction (PVDM), mask|reconstruction|replacement (VDM, LVDM); "
+        "default: the model's.", rich_help_panel="Sampling")] = None,
+    only_new: Annotated[bool, typer.Option("--only-new", help="Write only the generated frames.",
+                                           rich_help_panel="Output")] = False,
+    seed: SeedOpt = 0,
+    sampler: SamplerOpt = "ddim",
+    steps: StepsOpt = 50,
+    eta: EtaOpt = 0.0,
+    guidance: GuidanceOpt = None,
+    recon_weight: ReconOpt = 2.0,
+    fps: FpsOpt = None,
+    output: OutputOpt = "extended.mp4",
+    format: FormatOpt = None,
+    device: DeviceOpt = "auto",
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Continue a video: it is fitted to the model (fps, shorter side + centre crop), then extended clip by clip.
+
+    The output holds the input's frames (fitted to the model) followed by the new ones; --only-new keeps
+    just the new ones. The input is streamed: only its last conditioning window is kept in memory.
+
+    [bold]Examples[/bold]
+
+      vgen extend holiday.mov -o more.mp4
+
+      vgen extend clip.mp4 --model mine --frames 64 --method reconstruction -o longer.mp4
+
+      cat clip.mp4 | vgen extend - -o - --format mp4 > out.mp4
+    """
+    import time
+
+    from vgen.io.video import open_video
+    from vgen.pipelines.continuation import clips_for
+    from vgen.pipelines.extend import extend_method, extend_video
+    from vgen.pipelines.model import load_model
+    from vgen.pipelines.output import plan_outputs
+
+    check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
+    if frames is not None and frames <= 0:
+        raise VgenError(f"--frames must be positive (got {frames})")
+    if fps is not None and fps <= 0:
+        raise VgenError(f"--fps must be positive (got {fps})")
+    (target,) = plan_outputs(output, [seed], format, stem="extended")
+
+    started = time.perf_counter()
+    loaded = load_model(model, device=device)
+    chosen = extend_method(loaded, method)
+    reader = open_video(input, fps=loaded.fps, size=loaded.resolution, fit="crop")
+    length = frames or loaded.clip_frames
+    settings = settings_from(sampler, steps, eta, guidance, recon_weight)
+
+    def chunks(callback: Callable) -> Iterator:
+        return extend_video(loaded, reader.chunks(loaded.clip_frames), frames=length, seed=seed, settings=settings,
+                            method=chosen, only_new=only_new, callback=callback)
+
+    out_fps = fps or float(loaded.fps)
+    clips = clips_for(loaded, chosen, length, first_unconditional=False)
+    written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
+    if json_out:
+        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
+                          model=loaded.config.name, method=chosen, new_frames=length))

@@ -1,0 +1,126 @@
+"""A trained model ready to sample: config + networks on a device, with ``encode``/``decode``.
+
+``LoadedModel`` hides the family differences the pipelines should not care about: VDM works in pixel
+space (``encode``/``decode`` are the identity), PVDM and LVDM go through their autoencoders. It can
+be built from in-memory networks (training previews) or loaded from a model directory with
+``load_model``.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vgen.config.base import ModelConfigBase
+from vgen.devices import autocast, pick_device
+from vgen.errors import VgenError
+from vgen.pipelines.capabilities import Capabilities, capabilities
+
+
+class LoadedModel:
+    """Networks of one model in eval mode on ``device``; videos are (B, 3, T, H, W) in [-1, 1].
+
+    The networks are taken over: moved to ``device``, put in eval mode, gradients off. Training
+    previews pass copies of their live networks.
+    """
+
+    def __init__(self, config: ModelConfigBase, networks: dict[str, nn.Module], device: torch.device | str) -> None:
+        self.config = config
+        self.device = torch.device(device)
+        self.ema: bool | None = None  # whether the diffusion weights are an EMA (None: unknown / in-memory)
+        self.networks = {role: net.to(self.device).eval() for role, net in networks.items()}
+        for net in self.networks.values():
+            net.requires_grad_(False)
+
+    @property
+    def family(self) -> str:
+        return getattr(self.config, "family")
+
+    @property
+    def clip_frames(self) -> int:
+        """Frames in one generated clip."""
+        return self.config.frames
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def fps(self) -> int:
+        return self.config.fps
+
+    @property
+    def supports(self) -> Capabilities:
+        """Which methods sample/extend/interpolate accept for this model (first = default)."""
+        return capabilities(self.config)
+
+    @property
+    def unet(self) -> nn.Module:
+        return self.networks["unet"]
+
+    @property
+    def frame_stride(self) -> int | None:
+        """Video frames per latent frame: 1 for VDM, the temporal factor for LVDM, None for PVDM (not aligned)."""
+        if self.family == "vdm":
+            return 1
+        if self.family == "lvdm":
+            return self.config.autoencoder.downsample[0]
+        return None
+
+    def autocast(self) -> AbstractContextManager:
+        """Mixed precision on CUDA, fp32 elsewhere."""
+        return autocast(self.device)
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        """Video (B, 3, T, H, W) -> the latent the UNet diffuses (the video itself for VDM)."""
+        if self.family == "vdm":
+            return video
+        with self.autocast():
+            return self.networks["autoencoder"].encode(video).float()
+
+    def decode(self, latent: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """Latent -> video (B, 3, T, H, W), clamped to [-1, 1] unless ``clamp`` is off (for gradients)."""
+        if self.family == "vdm":
+            video = latent
+        else:
+            with self.autocast():
+                video = self.networks["autoencoder"].decode(latent).float()
+        return video.clamp(-1, 1) if clamp else video
+
+    def latent_shape(self, frames: int | None = None) -> tuple[int, ...]:
+        """Shape (without batch) of the latent of a clip of ``frames`` (default: one model clip)."""
+        shape = (3, frames or self.clip_frames, self.resolution, self.resolution)
+        if self.family == "vdm":
+            return shape
+        return tuple(self.networks["autoencoder"].latent_shape((1, *shape))[1:])
+
+
+def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
+    """Load a model by store name, bundled name or directory path (see ``vgen.io.store.resolve_model``).
+
+    Each ``<role>.safetensors`` in the directory holds one network with the model config in its
+    metadata; the config is read from a header (no tensors) before the networks are built, and
+    each file is then loaded once. ``vgen train`` exports the EMA weights of the diffusion network,
+    recorded in its metadata and exposed as ``LoadedModel.ema``.
+    """
+    from vgen.io.checkpoint import load_into
+    from vgen.io.store import model_config
+    from vgen.models import build_networks
+
+    config, directory = model_config(spec)
+    target = pick_device(device)
+    networks = build_networks(config)
+    ema = None
+    for role, net in networks.items():
+        path = directory / f"{role}.safetensors"
+        if not path.is_file():
+            raise VgenError(f"model folder {directory} lacks {path.name}; it needs {', '.join(networks)}")
+        _, meta = load_into(net, path, role=role)
+        if role == "unet":
+            ema = meta["extra"].get("ema")
+    model = LoadedModel(config, networks, target)
+    model.ema = ema
+    return model

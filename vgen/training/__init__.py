@@ -1,0 +1,8 @@
+"""Training: the optimisation loop, objectives per family, EMA, crash-safe checkpoints, resume and DDP.
+
+Entry point: ``vgen.training.session.train(TrainRequest, Hooks)`` (used by ``vgen train``). Modules:
+``options`` (TrainOptions), ``order`` (data order and per-sample seeds as functions of (seed, step)),
+``objectives`` (one loss per family and stage), ``stages`` (which modules train), ``trainer`` (the
+loop), ``ema``, ``runfolder`` (run folder and checkpoints), ``distributed`` (torchrun), ``memory``
+(the ``--dry-run`` estimate). Nothing is imported here, so ``import vgen.training`` stays cheap.
+"""
