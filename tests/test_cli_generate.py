@@ -119,7 +119,6 @@ BAD = [
     (["sample", "--model", "vdm-tiny", "-o", "nodir/out.mp4"], "does not exist"),
     (["sample", "--model", "vdm-tiny", "-o", "-", "--format", "mp4", "--json"], "--json needs -o to be a file"),
     (["sample", "--model", "nosuch", "-o", "out.mp4"], "vgen train"),
-    (["sample", "-o", "out.mp4"], "pvdm-tiny-demo"),
     (["sample", "--model", "vdm-tiny", "--method", "latent", "-o", "out.mp4"], "choose one of"),
     (["extend", "missing.mp4", "--model", "vdm-tiny", "-o", "out.mp4"], "not found"),
     (["extend", "notes.txt", "--model", "vdm-tiny", "-o", "out.mp4"], "cannot read video"),
@@ -127,6 +126,9 @@ BAD = [
     (["extend", "short", "--model", "vdm-tiny", "-o", "out.mp4"], "needs at least 4"),
     (["interpolate", "short", "--model", "pvdm-tiny", "-o", "out.mp4"], "cannot interpolate"),
     (["interpolate", "short", "--model", "vdm-tiny", "--factor", "9", "-o", "out.mp4"], "at most 6"),
+    (["interpolate", "notes.txt", "broken.mp4", "--model", "vdm-tiny", "-o", "out.mp4"], "two or more key images"),
+    (["interpolate", "short", "-o", "out.mp4"], "Missing option '--model'"),
+    (["sample", "--steps", "abc"], "Invalid value for '--steps'"),
 ]
 
 

@@ -38,3 +38,12 @@ def test_stdout_rules() -> None:
 def test_missing_folder_is_refused_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(VgenError, match="does not exist"):
         plan_outputs(str(tmp_path / "nope" / "out.mp4"), [0], None)
+
+
+def test_a_trailing_slash_names_a_folder_of_videos(tmp_path: Path) -> None:
+    targets = plan_outputs(str(tmp_path / "samples") + "/", [0, 1], None)
+    assert (tmp_path / "samples").is_dir()
+    assert [Path(t.path).name for t in targets] == ["sample-s0.mp4", "sample-s1.mp4"]
+    assert all(t.format == "mp4" for t in targets)
+    with pytest.raises(VgenError, match="does not exist"):
+        plan_outputs(str(tmp_path / "nope" / "samples") + "/", [0], None)

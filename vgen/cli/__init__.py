@@ -46,29 +46,38 @@ def root(
     STATE["quiet"] = quiet
 
 
-# Subcommands. Each module defines one command function and registers it here.
-from vgen.cli import models as _models  # noqa: E402
-
-app.command("models")(_models.models_cmd)
-from vgen.cli import train as _train  # noqa: E402
-app.command("train")(_train.train_cmd)
-from vgen.cli import sample as _sample  # noqa: E402
-app.command("sample")(_sample.sample_cmd)
-from vgen.cli import extend as _extend  # noqa: E402
-app.command("extend")(_extend.extend_cmd)
-from vgen.cli import interpolate as _interpolate  # noqa: E402
-app.command("interpolate")(_interpolate.interpolate_cmd)
-from vgen.cli import evaluate as _evaluate  # noqa: E402
-
-app.command("evaluate")(_evaluate.evaluate_cmd)
+# Subcommands. Each module defines one command function (or sub-app) and is registered here.
 from vgen.cli import data as _data  # noqa: E402
+from vgen.cli import evaluate as _evaluate  # noqa: E402
+from vgen.cli import extend as _extend  # noqa: E402
+from vgen.cli import interpolate as _interpolate  # noqa: E402
+from vgen.cli import models as _models  # noqa: E402
+from vgen.cli import sample as _sample  # noqa: E402
+from vgen.cli import train as _train  # noqa: E402
 
+app.command("sample")(_sample.sample_cmd)
+app.command("extend")(_extend.extend_cmd)
+app.command("interpolate")(_interpolate.interpolate_cmd)
+app.command("train")(_train.train_cmd)
+app.command("evaluate")(_evaluate.evaluate_cmd)
+app.command("models")(_models.models_cmd)
 app.add_typer(_data.app, name="data")
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Python warnings raised by library code reach the user as one ``warning:`` line, not source dumps."""
+    from vgen.cli._common import warn
+
+    warn(str(message))
 
 
 def main() -> None:
     """Console-script entry point: exit codes 0 ok, 2 bad input, 130 interrupted."""
+    import warnings
+
     if "--debug" in sys.argv[1:]:
         STATE["debug"] = True
+    else:
+        warnings.showwarning = _one_line_warning
     code = run_guarded(lambda: app(standalone_mode=False))
     sys.exit(code)

@@ -166,11 +166,11 @@ def run_guarded(func: Callable[[], Any]) -> int:
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # usage errors: unknown command, bad option value, ...
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show(file=sys.stderr)
-        else:
-            stderr_console().print(f"error: {exc}")
+        # One line like every other user error, naming where the help is.
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        where = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
+        stderr_console().print(f"[red]error:[/red] {' '.join(message.split())}{where}", soft_wrap=True)
         return 2
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`); that is not an error of ours.

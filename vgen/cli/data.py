@@ -29,7 +29,7 @@ class SynthKindChoice(str, Enum):
 def synth_cmd(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write <kind>/<kind>_0000.mp4 ... into (created if missing).")],
     kind: Annotated[SynthKindChoice, typer.Option("--kind", help="bouncing objects, drifting sky, or mixed (alternating; 2 classes).")] = SynthKindChoice.bouncing,
-    num: Annotated[int, typer.Option("--num", "-n", min=1, help="Number of videos in total.")] = 32,
+    num: Annotated[int, typer.Option("--num", "-k", min=1, help="Number of videos in total.")] = 32,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per video.")] = 64,
     size: Annotated[int, typer.Option("--size", min=8, help="Square frame size in pixels.")] = 64,
     fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate stored in the mp4 files.")] = 8.0,

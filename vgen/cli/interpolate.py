@@ -8,7 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli.sample import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, OutputOpt, QuietOpt,
+    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, OutputOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
 )
 from vgen.errors import VgenError
@@ -19,7 +19,9 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
                                                 show_default=False)],
-    model: ModelOpt = DEFAULT_MODEL,
+    model: Annotated[str, typer.Option("--model", "-m", help="A frame-aligned model (VDM, LVDM): a store name, a "
+                                       "bundled name or a folder. PVDM models cannot interpolate.",
+                                       rich_help_panel="Model", show_default=False)],
     factor: Annotated[Optional[int], typer.Option("--factor", "-x", help="Video input: k−1 new frames between each "
                                                   "pair (output fps = input fps·k). Default 2.",
                                                   rich_help_panel="Sampling")] = None,
@@ -51,11 +53,11 @@ def interpolate_cmd(
 
     [bold]Examples[/bold]
 
-      vgen interpolate clip.mp4 --factor 2 -o smooth.mp4
+      vgen interpolate clip.mp4 --model my-vdm --factor 2 -o smooth.mp4
 
-      vgen interpolate a.png b.png c.png --frames 3 --fps 8 -o inbetween.gif
+      vgen interpolate a.png b.png c.png --model my-vdm --frames 3 --fps 8 -o inbetween.gif
 
-      vgen sample -o - --format mp4 | vgen interpolate - --factor 2 -o smooth.mp4
+      vgen sample -o - --format mp4 | vgen interpolate - --model my-lvdm --factor 2 -o smooth.mp4
     """
     import time
 
@@ -74,6 +76,9 @@ def interpolate_cmd(
         raise VgenError("--frames is for key images; with one video use --factor k")
     if images and any(p == "-" for p in inputs):
         raise VgenError("stdin (-) can only be the single video input")
+    if images and any(not p.lower().endswith(_IMAGE_SUFFIXES) for p in inputs):
+        raise VgenError("give one video, or two or more key images (.png/.jpg); "
+                        f"got {len(inputs)} inputs that are not all images")
     between = (frames if frames is not None else 1) if images else (factor if factor is not None else 2) - 1
     if images and between <= 0:
         raise VgenError(f"--frames must be positive (got {between})")

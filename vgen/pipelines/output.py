@@ -7,6 +7,7 @@ for each seed; an existing folder ``-o DIR`` gets ``DIR/sample-s{seed}.mp4`` (``
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,12 @@ def plan_outputs(output: str, seeds: list[int], format: Optional[str], *, stem: 
             raise VgenError("several videos cannot share stdout; give -o a file name or a folder with --num > 1")
         return [Target("-", infer_format("-", format))]
     path = Path(output).expanduser()
+    wants_folder = output.endswith(("/", os.sep)) and not (format == "frames" and len(seeds) == 1)
+    if wants_folder and not path.is_dir():
+        # `-o samples/` names a folder of videos: make it when its parent exists (a missing parent is an error).
+        if not path.parent.is_dir():
+            raise VgenError(f"output folder {str(path.parent)!r} does not exist; create it first or choose another -o")
+        path.mkdir()
     if path.is_dir():
         fmt = format or "mp4"
         infer_format(path / f"x{_SUFFIX.get(fmt, '')}", fmt)
