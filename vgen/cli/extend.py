@@ -82,4 +82,4 @@ def extend_cmd(
     written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=loaded.config.name, method=chosen, new_frames=length))
+                          model=model, preset=loaded.config.name, method=chosen, new_frames=length))

@@ -114,7 +114,7 @@ def interpolate_cmd(
                                what="interpolate")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=loaded.config.name, method=chosen, between=between))
+                          model=model, preset=loaded.config.name, method=chosen, between=between))
 
 
 def _first_frame(reader: object, path: str) -> "object":

@@ -168,4 +168,4 @@ def sample_cmd(
         written.append(write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what=label))
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
-                          model=loaded.config.name, clips=clips))
+                          model=model, preset=loaded.config.name, clips=clips))
