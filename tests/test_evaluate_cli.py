@@ -127,3 +127,10 @@ def test_reconstruction_reports_psnr_and_ssim(data: Path, tiny_model: Path) -> N
     proto = out["protocol"]
     assert proto["frames"] == 8 and proto["load_size"] == 32 and proto["ema"] is True and "pooled MSE" in proto["psnr"]
     assert proto["set"]["clips"] == 2 and proto["set"]["resolution"] == [32, 32]
+
+
+def test_reconstruction_names_the_model_clip_length(data: Path, tiny_model: Path) -> None:
+    result = vgen(data, "--model", str(tiny_model), "--reconstruct", str(data / "real"), "--frames", "16", "--num", "2")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "use --frames 8" in lines[0]

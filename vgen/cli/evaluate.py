@@ -130,6 +130,9 @@ def evaluate_cmd(
         from vgen.pipelines.model import load_model
 
         loaded = load_model(model, device=str(torch_device))
+    if reconstruct is not None and loaded is not None and loaded.family != "vdm" and frames not in (None, loaded.clip_frames):
+        raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
+                        f"drop --frames or use --frames {loaded.clip_frames}")
     clip_frames = frames or (loaded.clip_frames if reconstruct is not None and loaded is not None else 16)
     needs_i3d = clip_frames >= MIN_FRAMES if reconstruct is not None else bool({"fvd", "kvd"} & set(wanted))
     if reconstruct is None and {"fvd", "kvd"} & set(wanted) and clip_frames < MIN_FRAMES:

@@ -18,7 +18,7 @@ DEFAULT_MODEL = "pvdm-tiny-demo"
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a store name, a bundled name or a folder.",
                                        rich_help_panel="Model")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel="Model")]
-SeedOpt = Annotated[int, typer.Option("--seed", "-s", help="Random seed; the same seed gives the same video.",
+SeedOpt = Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed; the same seed gives the same video.",
                                       rich_help_panel="Sampling")]
 SamplerOpt = Annotated[str, typer.Option("--sampler", help="ddpm, ddim, langevin or dpm++.", rich_help_panel="Sampling")]
 StepsOpt = Annotated[int, typer.Option("--steps", help="Denoising steps per clip.", rich_help_panel="Sampling")]
