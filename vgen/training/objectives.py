@@ -81,7 +81,8 @@ def denoising_loss(
 # ---------------------------------------------------------------------------------- autoencoders
 
 def lvdm_autoencoder_objective(autoencoder: nn.Module, perceptual: nn.Module | None = None) -> Objective:
-    """LVDM AE (§A.2): L1 reconstruction from a posterior sample (KL weight 0), + LPIPS on every frame if given."""
+    """LVDM AE (§A.2): L1 reconstruction from a posterior sample (KL weight 0), + LPIPS on every frame or an
+    I3D distance on the clip if given."""
 
     def objective(batch: Batch, generators: Generators) -> dict[str, Tensor]:
         video = batch.video
@@ -89,7 +90,9 @@ def lvdm_autoencoder_objective(autoencoder: nn.Module, perceptual: nn.Module | N
         z = posterior.mean + posterior.std * randn_per_sample(posterior.mean, generators)
         recon = autoencoder.decode_raw(z)
         loss = (recon - video).abs().mean()
-        if perceptual is not None:
+        if perceptual is not None and getattr(perceptual, "per_clip", False):
+            loss = loss + perceptual(video, recon)
+        elif perceptual is not None:
             frames = [rearrange(v, "b c t h w -> (b t) c h w") for v in (video, recon)]
             loss = loss + perceptual(*frames).mean()
         return {"autoencoder": loss}

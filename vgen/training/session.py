@@ -134,8 +134,8 @@ def resolve(request: TrainRequest) -> Plan:
     options = TrainOptions(**{**saved.get("training", {}), **request.overrides})
     if options.data is None and options.synthetic is None:
         raise VgenError("no training data: pass --data DIR (a folder of videos) or --synthetic bouncing|sky|mixed")
-    if options.perceptual is not None and not Path(options.perceptual).expanduser().is_file():
-        raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads)")
+    if options.perceptual not in (None, "i3d") and not Path(options.perceptual).expanduser().is_file():
+        raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads) or --perceptual i3d")
     if options.data is not None and options.synthetic is not None:
         raise VgenError("pass either --data or --synthetic, not both")
     # A resumed run already holds an autoencoder trained by its earlier stage (or by the model it fine-tunes).

@@ -54,7 +54,13 @@ def _autoencoder_plan(family: str, config: ModelConfigBase, networks: dict[str, 
     autoencoder.requires_grad_(True)
     networks["unet"].requires_grad_(False)
     perceptual = None
-    if opts.perceptual is not None:
+    if opts.perceptual == "i3d":
+        from vgen.metrics.i3d_perceptual import I3DPerceptual
+        from vgen.metrics.i3d_weights import load_i3d
+
+        perceptual = I3DPerceptual(load_i3d(None, device)).to(device)
+        log("perceptual loss: I3D features (Conv3d_2c, Mixed_3c) from the offline TF-Hub weights")
+    elif opts.perceptual is not None:
         from vgen.models.perceptual import LPIPS
 
         perceptual = LPIPS.from_files(opts.perceptual).to(device)
