@@ -78,3 +78,17 @@ def tmp_vgen_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("VGEN_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_thread():
+    """Tiny networks run fastest on one thread, and OpenMP workers stall when the 2-core machine is busy.
+
+    Subprocess tests set OMP_NUM_THREADS themselves where it matters.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

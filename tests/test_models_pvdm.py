@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,13 +26,6 @@ UNET_L_PARAMS = 528_273_412
 JOINT_ATTN_S, JOINT_ATTN_L = 14_599_680, 58_297_344
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    """Tiny networks run fastest on one thread; spinning OpenMP workers stall on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(frames: int = 8, resolution: int = 32, num_classes: int = 0) -> PVDMConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 import torch
@@ -14,12 +13,6 @@ from vgen.models.rope import apply_rope, rope_1d, rope_axial
 B, S, H, W, D = 2, 6, 4, 4, 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tokens(seed: int = 0) -> torch.Tensor:

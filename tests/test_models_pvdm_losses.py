@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -16,12 +15,6 @@ from vgen.models.perceptual import LPIPS
 from vgen.models.pvdm_losses import AutoencoderLoss, hinge_d_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def clips(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from vgen.cli import app
 from vgen.cli._common import run_guarded
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def vgen(*args: str) -> int:

@@ -6,18 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from vgen.cli import app
 from vgen.cli._common import run_guarded
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def vgen(*args: str) -> int:

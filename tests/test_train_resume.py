@@ -15,12 +15,6 @@ from vgen.training import runfolder
 from vgen.training.session import Hooks, TrainRequest, train
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _hooks(interrupt_at: tuple[str, int] | None, logs: list[str]) -> Hooks:

@@ -18,12 +18,6 @@ from vgen.training.order import derive_seed, global_batch_indices, micro_batch_s
 from vgen.training.trainer import Batch, StagePlan, Trainer, learning_rate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_ema_warmup_decay_and_update():

@@ -105,7 +105,6 @@ def resolve(request: TrainRequest) -> Plan:
     """Work out config, options, stages, batch split and run folder (nothing is written)."""
     info = ddp.detect()
     saved: dict[str, Any] = {}
-    runs_root: Path = Path("runs")
     run_dir: Path | None = None
     checkpoint: Path | None = None
     init_weights: Path | None = None
