@@ -83,9 +83,11 @@ def test_folder_with_broken_files_trains_and_warns_with_counts(tmp_path: Path, m
     (data / "broken.mp4").write_bytes(b"\x00not a video" * 50)
     make_clip_file("videos/short.mp4", t=3, h=20, w=24, fps=8)
     code = vgen("train", "--model", "vdm-tiny", "--data", str(data), "--steps", "2", "--batch-size", "2",
-                "--out", str(tmp_path / "run"))
+                "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache"))
     err = capsys.readouterr().err
     assert code == 0, err
     warning = " ".join(err.split())  # Rich may wrap the line
     assert "skipped 2 of 5 videos" in warning and "1 unreadable" in warning and "1 too short" in warning
     assert (tmp_path / "run" / "checkpoints" / "latest").is_file()
+    # --cache keeps the decoded, fitted good videos for later epochs and runs.
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) >= 1

@@ -92,6 +92,9 @@ def train_cmd(
         rich_help_panel=_SYSTEM)] = None,
     num_workers: Annotated[Optional[int], typer.Option(
         "--num-workers", help="Data-loading worker processes \\[default: 0].", rich_help_panel=_SYSTEM)] = None,
+    cache: Annotated[Optional[Path], typer.Option(
+        "--cache", help="Keep decoded, fitted videos of --data here (uint8 .npy) so later epochs and runs skip "
+        "decoding.", rich_help_panel=_DATA)] = None,
 ) -> None:
     """Train a video diffusion model: the autoencoder, then diffusion on its latents; register it for `vgen sample`.
 
@@ -123,7 +126,7 @@ def train_cmd(
         "max_bad_steps": max_bad_steps, "num_workers": num_workers, "gan_start": gan_start,
         "perceptual": perceptual,
         "data": str(data) if data is not None else None, "synthetic": synthetic,
-        "synthetic_videos": synthetic_videos,
+        "synthetic_videos": synthetic_videos, "cache": str(cache) if cache is not None else None,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     if grad_clip is not None:

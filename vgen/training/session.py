@@ -201,7 +201,8 @@ def build_dataset(plan: Plan, frames: int) -> torch.utils.data.Dataset:
     from vgen.data.config import VideoDataConfig
 
     return VideoFolderDataset(opts.data, VideoDataConfig(frames=frames, resolution=config.resolution,
-                                                          fps=float(config.fps), seed=opts.seed))
+                                                          fps=float(config.fps), seed=opts.seed,
+                                                          cache_dir=opts.cache))
 
 
 def _check_labels(dataset: Any, config: ModelConfigBase) -> None:
