@@ -95,6 +95,9 @@ def train_cmd(
     cache: Annotated[Optional[Path], typer.Option(
         "--cache", help="Keep decoded, fitted videos of --data here (uint8 .npy) so later epochs and runs skip "
         "decoding.", rich_help_panel=_DATA)] = None,
+    latent_cache: Annotated[Optional[Path], typer.Option(
+        "--latent-cache", help="Keep the frozen autoencoder's encodings of training clips here so the diffusion "
+        "stage encodes each clip once.", rich_help_panel=_DATA)] = None,
 ) -> None:
     """Train a video diffusion model: the autoencoder, then diffusion on its latents; register it for `vgen sample`.
 
@@ -127,6 +130,7 @@ def train_cmd(
         "perceptual": perceptual,
         "data": str(data) if data is not None else None, "synthetic": synthetic,
         "synthetic_videos": synthetic_videos, "cache": str(cache) if cache is not None else None,
+        "latent_cache": str(latent_cache) if latent_cache is not None else None,
     }
     overrides = {k: v for k, v in given.items() if v is not None}
     if grad_clip is not None:

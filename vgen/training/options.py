@@ -42,6 +42,7 @@ class TrainOptions(StrictModel):
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept in the run folder (newest first)")
     num_workers: int = Field(0, ge=0, description="data-loading worker processes")
     cache: Optional[str] = Field(None, description="folder caching decoded, fitted videos of --data")
+    latent_cache: Optional[str] = Field(None, description="folder caching autoencoder encodings for the diffusion stage")
     perceptual: Optional[str] = Field(None, description="autoencoder perceptual loss: an LPIPS weights file, or i3d (offline I3D features)")
     gan_start: Optional[int] = Field(None, ge=0, description="autoencoder step at which the GAN loss starts")
     data: Optional[str] = None

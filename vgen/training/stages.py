@@ -41,9 +41,16 @@ def make_plan(stage: Stage, config: ModelConfigBase, networks: dict[str, nn.Modu
         "vdm": objectives.vdm_diffusion_objective,
         "lvdm": objectives.lvdm_diffusion_objective,
     }[family]
+    seen = networks
+    if autoencoder is not None and opts.latent_cache is not None:
+        from vgen.data.cache import LatentCache
+        from vgen.training.latent_cache import CachedEncoder
+
+        seen = {**networks, "autoencoder": CachedEncoder(autoencoder, LatentCache(opts.latent_cache))}
+        log(f"latent cache: {opts.latent_cache} (clips already encoded by this autoencoder are read, not encoded)")
     return StagePlan(
         stage="diffusion", networks=networks, trainable={"unet": networks["unet"]},
-        objective=make(config, networks, schedule, cond_drop),
+        objective=make(config, seen, schedule, cond_drop),
         clip_frames=clip_frames(config, "diffusion"), ema_role="unet",
     )
 
