@@ -110,7 +110,9 @@ def test_i3d_input_is_224_in_minus_one_to_one(method: str) -> None:
     clips[1] = 255
     x = clips_to_i3d_input(clips, method)  # type: ignore[arg-type]
     assert x.shape == (2, 3, 9, 224, 224)
-    assert x[0].max().item() == -1.0 and x[1].min().item() == 1.0
+    # Bilinear weights sum to 1 only up to float32 round-off (the CPU kernel differs by thread count).
+    assert abs(x[0].max().item() + 1.0) < 1e-5 and abs(x[1].min().item() - 1.0) < 1e-5
+    assert x[0].min().item() >= -1.0 - 1e-5 and x[1].max().item() <= 1.0 + 1e-5
 
 
 def test_crop_keeps_the_centre_of_wide_frames() -> None:
