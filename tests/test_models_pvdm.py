@@ -226,3 +226,11 @@ def test_tiny_autoencoder_overfits_one_clip(make_frames: Callable[..., np.ndarra
         if best >= 30 or time.perf_counter() - start > 60:
             break
     assert best >= 30, f"PSNR {best:.1f} dB"
+
+
+def test_a_class_label_for_an_unconditional_unet_is_a_user_error() -> None:
+    networks = build_networks(preset("pvdm-tiny"))
+    unet = networks["unet"]
+    z = torch.zeros(networks["autoencoder"].latent_shape((1, 3, 8, 32, 32)))
+    with pytest.raises(VgenError, match="unconditional"):
+        unet(z, torch.tensor([10]), class_labels=torch.tensor([0]))

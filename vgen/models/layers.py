@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from vgen.errors import VgenError
+
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of (possibly fractional) timesteps, laid out ``[cos | sin]``.
@@ -38,6 +40,29 @@ class TimestepMLP(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         return self.net(timestep_embedding(t, self.model_channels))
+
+
+class ClassEmbedding(nn.Embedding):
+    """Class-label embedding with a learned null label at index ``num_classes`` (classifier-free guidance)."""
+
+    def __init__(self, num_classes: int, dim: int) -> None:
+        super().__init__(num_classes + 1, dim)
+        self.num_classes = num_classes
+
+
+def class_embedding(embed: ClassEmbedding | None, labels: torch.Tensor | None, batch: int,
+                    device: torch.device, model: str) -> torch.Tensor | None:
+    """(B, dim) label embeddings, the null label where ``labels`` is None; None for unconditional models.
+
+    A label passed to an unconditional model is a user error, never silently ignored.
+    """
+    if embed is None:
+        if labels is not None:
+            raise VgenError(f"this {model} model is unconditional; drop the class label or train with num_classes > 0")
+        return None
+    if labels is None:
+        labels = torch.full((batch,), embed.num_classes, dtype=torch.long, device=device)
+    return embed(labels)
 
 
 def zero_module(module: nn.Module) -> nn.Module:

@@ -15,7 +15,7 @@ from torch import nn
 
 from vgen.config.lvdm import LVDMConfig
 from vgen.errors import VgenError
-from vgen.models.layers import TimestepMLP
+from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding
 from vgen.models.lvdm_autoencoder import LVDMAutoencoder
 from vgen.models.unet3d import SpaceTimeUNet, UNet3DSpec
 
@@ -26,13 +26,12 @@ class LVDMUNet(nn.Module):
     def __init__(self, config: LVDMConfig) -> None:
         super().__init__()
         cfg = config.unet
-        self.num_classes = config.num_classes
         latent_channels = config.autoencoder.latent_channels
         emb_dim = 4 * cfg.model_channels
         self.time_embed = TimestepMLP(cfg.model_channels, emb_dim)
         self.noise_level_embed = TimestepMLP(cfg.model_channels, emb_dim)
         self.null_noise_level = nn.Parameter(torch.randn(emb_dim) * 0.02)
-        self.class_embed = nn.Embedding(config.num_classes + 1, emb_dim) if config.num_classes else None
+        self.class_embed = ClassEmbedding(config.num_classes, emb_dim) if config.num_classes else None
         self.backbone = SpaceTimeUNet(
             UNet3DSpec(
                 in_channels=latent_channels + 1, out_channels=latent_channels, model_channels=cfg.model_channels,
@@ -67,12 +66,9 @@ class LVDMUNet(nn.Module):
         )
         is_cond = rearrange(mask, "b 1 t 1 1 -> b t 1")
         emb = is_cond * emb_s[:, None] + (1 - is_cond) * emb_t[:, None]  # (B, T, E): per-frame embedding
-        if self.class_embed is not None:
-            if class_labels is None:
-                class_labels = torch.full((batch,), self.num_classes, dtype=torch.long, device=z_t.device)
-            emb = emb + self.class_embed(class_labels)[:, None]
-        elif class_labels is not None:
-            raise VgenError("this LVDM model is unconditional; drop the class label or train with num_classes > 0")
+        label_emb = class_embedding(self.class_embed, class_labels, batch, z_t.device, "LVDM")
+        if label_emb is not None:
+            emb = emb + label_emb[:, None]
 
         net_in = torch.cat([z_t, mask.expand(-1, -1, -1, height, width)], dim=1)
         return self.backbone(net_in, emb)

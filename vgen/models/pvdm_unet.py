@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from vgen.config.pvdm import PVDMConfig
-from vgen.models.layers import TimestepMLP, group_norm, multihead_attention, zero_module
+from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding, group_norm, multihead_attention, zero_module
 from vgen.models.pvdm_planes import join_planes, plane_sizes, split_planes
 
 Planes = list[torch.Tensor]
@@ -127,13 +127,12 @@ class PVDMUNet(nn.Module):
         ae = config.autoencoder
         self.sizes = plane_sizes(config.frames, config.resolution, ae.patch_size)
         self.latent_channels = ae.latent_channels
-        self.num_classes = config.num_classes
         self.gradient_checkpointing = cfg.gradient_checkpointing
         mc, heads = cfg.model_channels, cfg.num_heads
         emb_dim = 4 * mc
 
         self.time_embed = TimestepMLP(mc, emb_dim)
-        self.class_embed = nn.Embedding(config.num_classes + 1, emb_dim) if config.num_classes > 0 else None
+        self.class_embed = ClassEmbedding(config.num_classes, emb_dim) if config.num_classes > 0 else None
 
         def res(ch_in: int, ch_out: int, resample: Resample = None) -> ResBlock:
             return ResBlock(ch_in, emb_dim, ch_out, cfg.dropout, resample)
@@ -186,10 +185,9 @@ class PVDMUNet(nn.Module):
         if t.ndim == 0:
             t = t.expand(b)
         emb = self.time_embed(t)
-        if self.class_embed is not None:
-            if class_labels is None:
-                class_labels = torch.full((b,), self.num_classes, device=z_t.device, dtype=torch.long)
-            emb = emb + self.class_embed(class_labels)
+        label_emb = class_embedding(self.class_embed, class_labels, b, z_t.device, "PVDM")
+        if label_emb is not None:
+            emb = emb + label_emb
 
         planes = list(split_planes(torch.cat([z_t, cond], dim=1), self.sizes))
         planes = map_planes(lambda x, _: self.stem(x), planes, emb)

@@ -14,7 +14,7 @@ from torch import nn
 
 from vgen.config.vdm import VDMConfig
 from vgen.errors import VgenError
-from vgen.models.layers import TimestepMLP
+from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding
 from vgen.models.unet3d import SpaceTimeUNet, UNet3DSpec, image_video_mask
 
 VIDEO_CHANNELS = 3
@@ -26,12 +26,11 @@ class VDMUNet(nn.Module):
     def __init__(self, config: VDMConfig) -> None:
         super().__init__()
         cfg = config.unet
-        self.num_classes = config.num_classes
         self.conditional_frames = cfg.conditional_frames
         emb_dim = 4 * cfg.model_channels
         self.time_embed = TimestepMLP(cfg.model_channels, emb_dim)
         # Label num_classes is the null label used when the condition is dropped.
-        self.class_embed = nn.Embedding(config.num_classes + 1, emb_dim) if config.num_classes else None
+        self.class_embed = ClassEmbedding(config.num_classes, emb_dim) if config.num_classes else None
         in_channels = 2 * VIDEO_CHANNELS + 1 if cfg.conditional_frames else VIDEO_CHANNELS
         self.backbone = SpaceTimeUNet(
             UNet3DSpec(
@@ -68,12 +67,9 @@ class VDMUNet(nn.Module):
             raise VgenError("this VDM model has no known-frame inputs; use a config with conditional_frames=true")
 
         emb = self.time_embed(t.expand(batch) if t.dim() == 0 else t)
-        if self.class_embed is not None:
-            if class_labels is None:
-                class_labels = torch.full((batch,), self.num_classes, dtype=torch.long, device=x_t.device)
-            emb = emb + self.class_embed(class_labels)
-        elif class_labels is not None:
-            raise VgenError("this VDM model is unconditional; drop the class label or train with num_classes > 0")
+        label_emb = class_embedding(self.class_embed, class_labels, batch, x_t.device, "VDM")
+        if label_emb is not None:
+            emb = emb + label_emb
 
         return self.backbone(net_in, emb, image_video_mask(frames, image_frames, x_t.device))
 
