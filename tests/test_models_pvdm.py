@@ -234,3 +234,25 @@ def test_a_class_label_for_an_unconditional_unet_is_a_user_error() -> None:
     z = torch.zeros(networks["autoencoder"].latent_shape((1, 3, 8, 32, 32)))
     with pytest.raises(VgenError, match="unconditional"):
         unet(z, torch.tensor([10]), class_labels=torch.tensor([0]))
+
+
+@pytest.mark.parametrize("head", ["linear", "conv"])
+def test_conv_pixel_head_couples_neighbouring_patches_and_linear_does_not(head: str) -> None:
+    """A token's features reach the pixels of the next patch only through the conv head."""
+    torch.manual_seed(0)
+    config = preset("pvdm-tiny")
+    config.autoencoder = config.autoencoder.model_copy(update={"pixel_head": head})
+    to_pixel = PVDMAutoencoder(config.autoencoder, config.frames, config.resolution).to_pixel
+    p, tokens = config.autoencoder.patch_size, config.resolution // config.autoencoder.patch_size
+    features = torch.randn(1, config.autoencoder.width, tokens, tokens, requires_grad=True)
+    pixels = to_pixel(features)
+    assert pixels.shape == (1, 3, config.resolution, config.resolution)
+    pixels[0, :, 0, p].sum().backward()  # first pixel of the second patch in row 0
+    grad_first_token = features.grad[0, :, 0, 0].abs().sum().item()
+    assert (grad_first_token > 0) == (head == "conv")
+
+
+def test_pvdm_mini_is_a_16_frame_model_with_the_conv_head() -> None:
+    config = preset("pvdm-mini")
+    assert (config.frames, config.resolution, config.autoencoder.pixel_head) == (16, 32, "conv")
+    assert preset("pvdm-s").autoencoder.pixel_head == "linear"

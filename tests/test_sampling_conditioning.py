@@ -62,6 +62,29 @@ def test_lvdm_mask_kinds_and_frequencies() -> None:
         lvdm_random_masks(2, 4, p_interp=0.7, p_pred=0.5, n_prevs=(1,), generator=torch.Generator())
 
 
+def test_lvdm_key_masks_match_the_interpolation_pattern() -> None:
+    """p_keys rows give every r-th latent from the first (what interpolate --factor r conditions on)."""
+    masks = lvdm_random_masks(3000, 8, p_interp=0.2, p_pred=0.3, n_prevs=(1,), p_keys=0.3, key_strides=(2, 3),
+                              generator=torch.Generator().manual_seed(1)).flatten(1)
+    every2 = (masks == torch.tensor([1.0, 0, 1, 0, 1, 0, 1, 0])).all(1)
+    every3 = (masks == torch.tensor([1.0, 0, 0, 1, 0, 0, 1, 0])).all(1)
+    ends = (masks == torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 1])).all(1)
+    first = (masks == torch.tensor([1.0, 0, 0, 0, 0, 0, 0, 0])).all(1)
+    uncond = (masks == 0).all(1)
+    assert bool((every2 | every3 | ends | first | uncond).all())
+    for share, p in ((every2 | every3, 0.3), (ends, 0.2), (first, 0.3), (uncond, 0.2)):
+        assert abs(share.float().mean().item() - p) < 0.04
+    assert abs(every2.float().mean().item() - every3.float().mean().item()) < 0.04
+    # Without key masks no stride is drawn, so the random stream is the one before key masks existed
+    # (given-latent counts of the first 16 rows, recorded from that version).
+    plain = lvdm_random_masks(64, 8, p_interp=0.45, p_pred=0.35, n_prevs=(1, 2),
+                              generator=torch.Generator().manual_seed(2))
+    assert plain.flatten(1)[:16].sum(1).int().tolist() == [1, 2, 2, 2, 1, 2, 2, 2, 1, 2, 2, 2, 2, 0, 1, 1]
+    with pytest.raises(ValueError):
+        lvdm_random_masks(2, 4, p_interp=0.2, p_pred=0.3, n_prevs=(1,), p_keys=0.3, key_strides=(4,),
+                          generator=torch.Generator())
+
+
 def test_clp_training_batch_builds_lvdm_inputs_and_targets() -> None:
     z0 = torch.randn(64, 4, 5, 2, 2)
     batch = clp_training_batch(z0, SCHEDULE, generator=torch.Generator().manual_seed(0), p_interp=0.5,

@@ -52,6 +52,7 @@ class LVDMConfig(ModelConfigBase):
     unet: LVDMUNetConfig = Field(default_factory=LVDMUNetConfig)
     p_interp: float = Field(0.45, ge=0, le=1, description="share of training samples with an interpolation mask")
     p_pred: float = Field(0.35, ge=0, le=1, description="share with a prediction mask (first latents given)")
+    p_keys: float = Field(0.0, ge=0, le=1, description="share with every 2nd/3rd/4th latent given (interpolate --factor)")
     sample_noise_level: int = Field(100, ge=0, description="s used for conditioning latents while sampling")
     uncond_guidance: float = Field(0.1, description="w in (1+w)·eps_cond − w·eps_uncond")
 
@@ -60,6 +61,14 @@ _LVDM_DIFFUSION = DiffusionConfig(schedule="scaled_linear", beta_start=0.0015, b
 
 PRESETS: dict[str, LVDMConfig] = {
     "lvdm": LVDMConfig(name="lvdm", frames=16, resolution=256, fps=8, diffusion=_LVDM_DIFFUSION),
+    # Frame-aligned (no temporal downsampling) and sized for a 2-core CPU: the bundled interpolation model.
+    "lvdm-mini": LVDMConfig(
+        name="lvdm-mini", frames=16, resolution=32, fps=8, p_interp=0.2, p_pred=0.3, p_keys=0.3,
+        diffusion=_LVDM_DIFFUSION.model_copy(update={"prediction": "v"}),
+        autoencoder=LVDMAutoencoderConfig(hidden=8, downsample=(1, 4, 4), norm_groups=4),
+        unet=LVDMUNetConfig(model_channels=64, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(0, 1),
+                            num_heads=4, temporal_length=8),
+    ),
     "lvdm-tiny": LVDMConfig(
         name="lvdm-tiny", frames=8, resolution=32, fps=8, diffusion=_LVDM_DIFFUSION,
         autoencoder=LVDMAutoencoderConfig(hidden=8, downsample=(2, 4, 4), norm_groups=8),

@@ -23,6 +23,10 @@ class PVDMAutoencoderConfig(StrictModel):
     proj_head_dim: int = Field(48, ge=4)
     proj_mlp: int = Field(512, ge=8)
     latent_channels: int = Field(4, ge=1)
+    pixel_head: Literal["linear", "conv"] = Field(
+        "linear", description="linear: each token's patch from a transposed conv (official); conv: the transposed conv "
+                              "makes pixel features, then a 3x3 conv across patch borders (no visible patch grid)")
+    pixel_head_channels: int = Field(32, ge=4, description="pixel features of the conv head")
 
 
 class PVDMUNetConfig(StrictModel):
@@ -70,6 +74,16 @@ PRESETS: dict[str, PVDMConfig] = {
                          unet=PVDMUNetConfig(model_channels=256)),
     "pvdm-s": PVDMConfig(name="pvdm-s", frames=16, resolution=256, fps=25, diffusion=_PVDM_DIFFUSION,
                          unet=PVDMUNetConfig(model_channels=128)),
+    # Sized to train on a 2-core CPU in hours: the paper's 16-frame clips at 32x32 (the bundled default model).
+    "pvdm-mini": PVDMConfig(
+        name="pvdm-mini", frames=16, resolution=32, fps=8, cond_prob=0.5,
+        diffusion=_PVDM_DIFFUSION.model_copy(update={"prediction": "v"}),
+        autoencoder=PVDMAutoencoderConfig(patch_size=4, width=96, depth=2, heads=4, head_dim=24, ff_hidden=192,
+                                          proj_depth=1, proj_heads=2, proj_head_dim=24, proj_mlp=96,
+                                          latent_channels=4, pixel_head="conv"),
+        unet=PVDMUNetConfig(model_channels=64, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
+                            num_heads=4),
+    ),
     "pvdm-tiny": PVDMConfig(
         name="pvdm-tiny", frames=8, resolution=32, fps=8, diffusion=_PVDM_DIFFUSION,
         autoencoder=PVDMAutoencoderConfig(patch_size=4, width=64, depth=2, heads=4, head_dim=16, ff_hidden=128,

@@ -154,6 +154,22 @@ class AxisProjection(nn.Module):
         return x[:, -1]
 
 
+def pixel_head(cfg: PVDMAutoencoderConfig) -> nn.Module:
+    """Token features (N, D, H', W') -> pixel logits (N, 3, H, W).
+
+    ``linear`` (official PVDM): a transposed conv with kernel = stride = patch, so each token paints its
+    own patch and nothing ties neighbouring patches together (a visible patch grid until the
+    transformer learns to agree at every border). ``conv``: the transposed conv paints pixel features,
+    and a 3x3 conv mixes them across patch borders.
+    """
+    p = cfg.patch_size
+    if cfg.pixel_head == "linear":
+        return nn.ConvTranspose2d(cfg.width, 3, kernel_size=p, stride=p)
+    hidden = cfg.pixel_head_channels
+    return nn.Sequential(nn.ConvTranspose2d(cfg.width, hidden, kernel_size=p, stride=p), nn.SiLU(),
+                         nn.Conv2d(hidden, 3, 3, padding=1))
+
+
 class PVDMAutoencoder(nn.Module):
     """Video (B, 3, S, H, W) in [-1, 1]  <->  latent (B, C, L) in (-1, 1), L = H'W' + S·W' + S·H'."""
 
@@ -173,7 +189,7 @@ class PVDMAutoencoder(nn.Module):
         self.pre_xy, self.pre_yt, self.pre_xt = (nn.Conv2d(dim, c, 1) for _ in range(3))
         self.post_xy, self.post_yt, self.post_xt = (nn.Conv2d(c, dim, 1) for _ in range(3))
         self.decoder = TimeSformer(cfg)
-        self.to_pixel = nn.ConvTranspose2d(dim, 3, kernel_size=p, stride=p)
+        self.to_pixel = pixel_head(cfg)
 
     def plane_shapes(self, frames: int, resolution: int) -> tuple[tuple[int, int, int], ...]:
         """(C, H', W'), (C, S, W'), (C, S, H') of the xy, yt, xt planes for a clip of this size."""

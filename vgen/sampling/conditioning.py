@@ -53,25 +53,34 @@ def pvdm_guided_raw(unet: Callable[..., Tensor], z_prev: Tensor, w: float = 0.0,
 
 
 def lvdm_random_masks(batch: int, frames: int, *, p_interp: float, p_pred: float, n_prevs: Sequence[int],
-                      generator: torch.Generator) -> Tensor:
+                      generator: torch.Generator, p_keys: float = 0.0,
+                      key_strides: Sequence[int] = (2, 3, 4)) -> Tensor:
     """LVDM's ``random_temporal_masking``: a (B, 1, T, 1, 1) float mask per row, 1 = given latent.
 
     With probability p_interp the ends are given (interpolation); else with probability p_pred the
-    first k latents are given, k drawn uniformly from ``n_prevs`` (prediction); else none
-    (unconditional). The probabilities apply in that order, as in LVDM.
+    first k latents are given, k drawn uniformly from ``n_prevs`` (prediction); else with probability
+    p_keys every r-th latent from the first is given, r drawn uniformly from ``key_strides`` (the
+    pattern ``vgen interpolate --factor r`` conditions on; vgen's addition, off by default); else none
+    (unconditional). The probabilities apply in that order, as in LVDM. With p_keys = 0 no stride is
+    drawn, so the random stream is LVDM's.
     """
-    if p_interp + p_pred > 1 or min(p_interp, p_pred) < 0:
+    if p_interp + p_pred + p_keys > 1 or min(p_interp, p_pred, p_keys) < 0:
         raise ValueError("mask probabilities must be >= 0 and sum to at most 1")
     if p_pred > 0 and (not n_prevs or max(n_prevs) >= frames or min(n_prevs) < 1):
         raise ValueError(f"n_prevs must lie in [1, {frames - 1}]")
+    if p_keys > 0 and (not key_strides or min(key_strides) < 2 or max(key_strides) >= frames):
+        raise ValueError(f"key strides must lie in [2, {frames - 1}]")
     mask = torch.zeros(batch, 1, frames, 1, 1)
     kind = torch.rand(batch, generator=generator)
     k_index = torch.randint(0, max(len(n_prevs), 1), (batch,), generator=generator)
+    r_index = torch.randint(0, len(key_strides), (batch,), generator=generator) if p_keys > 0 else None
     for row in range(batch):
         if kind[row] < p_interp:
             mask[row, :, [0, frames - 1]] = 1
         elif kind[row] < p_interp + p_pred:
             mask[row, :, : n_prevs[int(k_index[row])]] = 1
+        elif r_index is not None and kind[row] < p_interp + p_pred + p_keys:
+            mask[row, :, :: key_strides[int(r_index[row])]] = 1
     return mask
 
 
@@ -91,13 +100,13 @@ class CLPBatch:
 
 def clp_training_batch(z0: Tensor, schedule: Schedule, *, generator: torch.Generator, p_interp: float,
                        p_pred: float, n_prevs: Sequence[int] = (1,), max_noise_level: int = 250,
-                       prediction: PredictionKind = "eps") -> CLPBatch:
+                       prediction: PredictionKind = "eps", p_keys: float = 0.0) -> CLPBatch:
     """LVDM §A.4 training step: t ~ U{0..T−1}, s ~ U{0..max_noise_level−1} (one per row, drawn even
     for unconditional rows), z_t = q(z0, t), z_s = q(z0, s), x_in = (1 − m)·z_t + m·z_s,
     target = (1 − m)·target_t + m·target_s for the chosen prediction kind."""
     batch, device = z0.shape[0], z0.device
     mask = lvdm_random_masks(batch, z0.shape[2], p_interp=p_interp, p_pred=p_pred, n_prevs=n_prevs,
-                             generator=generator).to(device=device, dtype=z0.dtype)
+                             generator=generator, p_keys=p_keys).to(device=device, dtype=z0.dtype)
     t = torch.randint(0, schedule.num_timesteps, (batch,), generator=generator).to(device)
     s = torch.randint(0, max_noise_level, (batch,), generator=generator).to(device)
     eps_t = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(device)

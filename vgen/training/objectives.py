@@ -197,7 +197,7 @@ def lvdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Mod
     """LVDM with prediction/interpolation masks and conditional latent perturbation (CLP); loss per config."""
     autoencoder, unet = networks["autoencoder"], networks["unet"]
     unet_cfg = getattr(config, "unet")
-    p_interp, p_pred = getattr(config, "p_interp"), getattr(config, "p_pred")
+    p_interp, p_pred, p_keys = (getattr(config, name) for name in ("p_interp", "p_pred", "p_keys"))
     diffusion = config.diffusion
 
     def objective(batch: Batch, generators: Generators) -> dict[str, Tensor]:
@@ -210,7 +210,8 @@ def lvdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Mod
         rows = [
             clp_training_batch(z0[i:i + 1], schedule, generator=g, p_interp=p_interp, p_pred=p_pred,
                                n_prevs=tuple(range(1, max(latent_frames // 2, 1) + 1)),
-                               max_noise_level=unet_cfg.max_noise_level, prediction=diffusion.prediction)
+                               max_noise_level=unet_cfg.max_noise_level, prediction=diffusion.prediction,
+                               p_keys=p_keys)
             for i, g in enumerate(generators)
         ]
         x_in, target, mask, t, s = (torch.cat([getattr(r, f) for r in rows]) for f in ("x_in", "target", "mask", "t", "s"))

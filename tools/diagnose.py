@@ -1,0 +1,192 @@
+"""Stage-by-stage quality diagnosis of a trained vgen model on held-out synthetic clips.
+
+    python tools/diagnose.py --model pvdm-bouncing --json diag.json
+
+Measures, on clips of vgen's synthetic generator drawn with a dataset seed the model never saw:
+
+- autoencoder: reconstruction PSNR / SSIM, and whether its patch grid shows (the mean absolute pixel
+  step across patch borders over the mean step inside patches, reconstructions against real clips:
+  real videos give about 1, a visible grid gives more);
+- diffusion: the x0 error (MSE in latent units) by timestep band, whatever the parameterisation, so
+  models are comparable; for PVDM also with the true previous-clip latent, with the null (zero) latent
+  and with a wrong one (another clip's), which says whether the conditional branch uses its condition.
+
+Prints a table on stderr and, with ``--json``, writes every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from vgen.data.synthetic_dataset import SyntheticVideoDataset
+from vgen.diffusion.parameterisation import to_prediction
+from vgen.diffusion.schedules import schedule_from_config
+from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
+from vgen.pipelines.clip import Known, sample_clip
+from vgen.pipelines.generate import make_generator
+from vgen.pipelines.model import LoadedModel, load_model
+from vgen.pipelines.settings import SamplerSettings
+
+BANDS = ((0, 100), (100, 300), (300, 500), (500, 700), (700, 900), (900, 1000))
+
+
+def grid_ratio(video: torch.Tensor, patch: int) -> float:
+    """Mean |pixel step| across patch borders over the mean step inside patches, (B, C, T, H, W) videos."""
+    steps_w = (video[..., 1:] - video[..., :-1]).abs()
+    steps_h = (video[..., 1:, :] - video[..., :-1, :]).abs()
+    border = torch.zeros(steps_w.shape[-1], dtype=torch.bool)
+    border[patch - 1::patch] = True  # the step from the last pixel of a patch to the first of the next
+    across = torch.cat([steps_w[..., border].flatten(), steps_h[..., border, :].flatten()]).mean()
+    inside = torch.cat([steps_w[..., ~border].flatten(), steps_h[..., ~border, :].flatten()]).mean()
+    return float(across / inside.clamp_min(1e-12))
+
+
+def held_out_clips(model: LoadedModel, kind: str, count: int, seed: int, frames: int) -> torch.Tensor:
+    """(count, 3, frames, R, R) clips in [-1, 1] from a dataset seed the training runs do not use."""
+    data = SyntheticVideoDataset(kind, count, frames, model.resolution, seed=seed)
+    return torch.stack([data[i]["video"] for i in range(count)])
+
+
+@torch.no_grad()
+def autoencoder_report(model: LoadedModel, clips: torch.Tensor, batch: int) -> dict[str, float]:
+    recon = torch.cat([model.decode(model.encode(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+    real, fake = (clips + 1) / 2, (recon + 1) / 2
+    ae = model.config.autoencoder
+    patch = getattr(ae, "patch_size", None) or ae.downsample[1]
+    return {
+        "psnr_db": float(psnr_per_video(real, fake).mean()),
+        "ssim": float(ssim_per_video(real, fake).mean()),
+        "patch": patch,
+        "grid_ratio_real": grid_ratio(real, patch),
+        "grid_ratio_reconstructed": grid_ratio(fake, patch),
+    }
+
+
+@torch.no_grad()
+def x0_error_by_band(model: LoadedModel, z0: torch.Tensor, conds: dict[str, dict], seed: int,
+                     per_band: int = 4) -> dict[str, list[float]]:
+    """x0 MSE per timestep band for each named set of network keyword arguments (same t and noise for all)."""
+    schedule = schedule_from_config(model.config.diffusion)
+    kind = model.config.diffusion.prediction
+    g = torch.Generator().manual_seed(seed)
+    errors: dict[str, list[float]] = {name: [] for name in conds}
+    for low, high in BANDS:
+        totals = {name: 0.0 for name in conds}
+        for _ in range(per_band):
+            t = torch.randint(low, high, (z0.shape[0],), generator=g)
+            eps = torch.randn(z0.shape, generator=g)
+            a, s = schedule.coefficients(t, z0)
+            x_t = a * z0 + s * eps
+            for name, kwargs in conds.items():
+                x0 = to_prediction(model.unet(x_t, t, **kwargs), x_t, a, s, kind).x0
+                totals[name] += float((x0 - z0).pow(2).mean()) / per_band
+        for name in conds:
+            errors[name].append(totals[name])
+    return errors
+
+
+@torch.no_grad()
+def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict[str, object]:
+    frames = model.clip_frames
+    if model.family == "pvdm":
+        previous = model.encode(clips[:, :, :frames])
+        z0 = model.encode(clips[:, :, frames:])
+        conds = {"true_previous": {"cond": previous}, "null": {"cond": torch.zeros_like(previous)},
+                 "wrong_previous": {"cond": previous.roll(1, 0)}}
+    else:
+        z0 = model.encode(clips[:, :, :frames])  # LVDM: already the normalised latent the UNet diffuses
+        conds = {"unconditional": {}}
+    errors = x0_error_by_band(model, z0, conds, seed)
+    report: dict[str, object] = {"bands": [list(b) for b in BANDS], "x0_mse": errors,
+                                 "latent_std": float(z0.std()), "latent_mean": float(z0.mean())}
+    if model.family == "pvdm":
+        report["condition_gain"] = [n / c for c, n in zip(errors["true_previous"], errors["null"])]
+    return report
+
+
+def frame_change(video: torch.Tensor) -> torch.Tensor:
+    """(T-1,) mean absolute change between consecutive frames of a (1, 3, T, H, W) video, in grey levels."""
+    return ((video[0, :, 1:] - video[0, :, :-1]).abs() * 127.5).mean(dim=(0, 2, 3))
+
+
+@torch.no_grad()
+def seam_report(model: LoadedModel, seeds: int, steps: int) -> dict[str, float]:
+    """PVDM: sample a clip, then the next one conditioned on its latent, on the null latent and on another
+    seed's latent; the mean frame change across the seam against the mean change inside clips."""
+    settings = SamplerSettings(sampler="ddim", steps=steps)
+    firsts = []
+    for seed in range(seeds):
+        g = make_generator(seed)
+        latent = sample_clip(model, "none", Known(), generator=g, settings=settings)
+        firsts.append((latent, model.decode(latent), g))
+    sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0}
+    inside = 0.0
+    for i, (latent, video, g) in enumerate(firsts):
+        state = g.get_state()
+        inside += float(frame_change(video).mean()) / seeds
+        for name, cond in (("true_previous", latent), ("null", torch.zeros_like(latent)),
+                           ("wrong_previous", firsts[(i + 1) % seeds][0])):
+            g.set_state(state)  # the same noise for the three conditions
+            nxt = model.decode(sample_clip(model, "latent", Known(prev_latent=cond), generator=g, settings=settings))
+            sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, :1]], dim=2))[0]) / seeds
+    return {"inside_clip_change": inside, **{f"seam_change_{k}": v for k, v in sums.items()},
+            "seeds": seeds, "steps": steps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="store name, bundled name or model folder")
+    parser.add_argument("--synthetic", default="bouncing", choices=("bouncing", "sky", "mixed"))
+    parser.add_argument("--clips", type=int, default=32, help="held-out clips (default 32)")
+    parser.add_argument("--data-seed", type=int, default=1000, help="dataset seed of the held-out clips")
+    parser.add_argument("--seams", type=int, default=0, help="PVDM: sample this many clip pairs for the seam test")
+    parser.add_argument("--steps", type=int, default=20, help="DDIM steps of the seam test (default 20)")
+    parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    started = time.time()
+    model = load_model(args.model, device="cpu")
+    two_clips = model.family == "pvdm"
+    clips = held_out_clips(model, args.synthetic, args.clips, args.data_seed,
+                           model.clip_frames * (2 if two_clips else 1))
+    report: dict[str, object] = {"model": args.model, "family": model.family, "clips": args.clips,
+                                 "synthetic": args.synthetic, "data_seed": args.data_seed}
+    if "autoencoder" in model.networks:
+        report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], batch=8)
+    report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
+    if args.seams and model.family == "pvdm":
+        report["seams"] = seam_report(model, args.seams, args.steps)
+    report["seconds"] = round(time.time() - started, 1)
+
+    out = sys.stderr
+    if "autoencoder" in report:
+        ae = report["autoencoder"]
+        print(f"autoencoder: PSNR {ae['psnr_db']:.2f} dB, SSIM {ae['ssim']:.4f}, patch-grid ratio "
+              f"{ae['grid_ratio_reconstructed']:.3f} (real clips {ae['grid_ratio_real']:.3f})", file=out)
+    diff = report["diffusion"]
+    print(f"latents: mean {diff['latent_mean']:.3f}, std {diff['latent_std']:.3f}", file=out)
+    names = list(diff["x0_mse"])
+    print("t band      " + "".join(f"{n:>16}" for n in names), file=out)
+    for i, (low, high) in enumerate(BANDS):
+        print(f"{low:>4}-{high:<5}  " + "".join(f"{diff['x0_mse'][n][i]:>16.5f}" for n in names), file=out)
+    if "condition_gain" in diff:
+        print("null / true-previous x0 error by band: "
+              + ", ".join(f"{g:.2f}" for g in diff["condition_gain"]), file=out)
+    if "seams" in report:
+        seams = report["seams"]
+        print(f"frame change inside clips {seams['inside_clip_change']:.2f}; across the seam with the true previous "
+              f"latent {seams['seam_change_true_previous']:.2f}, the null latent {seams['seam_change_null']:.2f}, "
+              f"a wrong latent {seams['seam_change_wrong_previous']:.2f} (grey levels)", file=out)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Retrain vgen's bundled models from scratch with `vgen train`, resumably across sittings.
+
+    python tools/train_bundled.py pvdm-mini-bouncing            # run (or continue) every stage
+    python tools/train_bundled.py lvdm-mini-bouncing --runs ~/vgen-recipe
+    python tools/train_bundled.py pvdm-mini-bouncing --dry-run  # print the commands only
+    python tools/train_bundled.py pvdm-mini-bouncing --install vgen/assets/models
+
+Each model is a list of `vgen train` stages. A stage writes its run folder under ``--runs`` and registers
+its result in the model store (``$VGEN_HOME``) under ``<model>--<stage>``; the next stage fine-tunes that
+stored model. Stop at any moment (Ctrl-C, SIGTERM, even kill -9: checkpoints are atomic) and run the same
+command again: finished stages are skipped and an interrupted one continues bit-exactly with ``--resume``.
+With ``--install DIR`` the finished model is copied to ``DIR/<model>`` (how the bundled copies were made).
+
+Every stage draws fresh clips from vgen's synthetic generator (100,000 videos, dataset seed 0), so no
+clip repeats; evaluation uses other dataset seeds. Threads: one per process (``OMP_NUM_THREADS=1``), which
+was the fastest setting on the shared 2-core machine the bundled models were trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA = ("--synthetic", "bouncing", "--synthetic-videos", "100000", "--seed", "0")
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    start: str  # a preset, or the name of the previous stage ("@stage")
+    args: tuple[str, ...]
+
+
+RECIPES: dict[str, tuple[Stage, ...]] = {
+    # PVDM: the projected autoencoder at a high then a low learning rate, then the plane UNet with
+    # v-prediction and previous-clip conditioning (λ = 0.5, from the pvdm-mini preset).
+    "pvdm-mini-bouncing": (
+        Stage("ae", "pvdm-mini", ("--stage", "ae", "--steps", "3000", "--lr", "2e-3", "--warmup", "200",
+                                  "--batch-size", "8")),
+        Stage("ae-low-lr", "@ae", ("--stage", "ae", "--steps", "600", "--lr", "4e-4", "--warmup", "0",
+                                   "--batch-size", "8")),
+        Stage("diffusion", "@ae-low-lr", ("--stage", "diffusion", "--steps", "4000", "--lr", "1e-3",
+                                          "--warmup", "100", "--batch-size", "16", "--ema-decay", "0.999")),
+    ),
+    # LVDM, frame-aligned (no temporal downsampling): the 3D-conv autoencoder, then the latent UNet with
+    # prediction, interpolation and every-r-th-frame key masks and v-prediction (the lvdm-mini preset).
+    "lvdm-mini-bouncing": (
+        Stage("ae", "lvdm-mini", ("--stage", "ae", "--steps", "3000", "--lr", "2e-3", "--warmup", "200",
+                                  "--batch-size", "8")),
+        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "4000", "--lr", "1e-3", "--warmup", "100",
+                                   "--batch-size", "16", "--ema-decay", "0.999")),
+    ),
+}
+
+
+def stored_name(model: str, stage: Stage) -> str:
+    return f"{model}--{stage.name}"
+
+
+def store_root() -> Path:
+    """The model store `vgen train` registers into (``$VGEN_HOME/models`` or the platform data folder)."""
+    from vgen.io.store import models_dir
+
+    return models_dir()
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished once its ``latest`` checkpoint is a stage's ``-done`` checkpoint."""
+    pointer = run_dir / "checkpoints" / "latest"
+    return pointer.is_file() and pointer.read_text().strip().endswith("-done")
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / "checkpoints" / "latest").is_file()
+
+
+def command_for(model: str, stage: Stage, runs: Path) -> list[str]:
+    run_dir = runs / f"{model}--{stage.name}"
+    start = stored_name(model, next(s for s in RECIPES[model] if s.name == stage.start[1:])) \
+        if stage.start.startswith("@") else stage.start
+    cmd = [sys.executable, "-m", "vgen", "train", "--model", start, *DATA, *stage.args,
+           "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "250"]
+    if has_checkpoint(run_dir):
+        cmd.append("--resume")
+    return cmd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", choices=sorted(RECIPES))
+    parser.add_argument("--runs", type=Path, default=Path("recipe-runs"), help="folder for the run folders")
+    parser.add_argument("--install", type=Path, help="copy the finished model into DIR/<model>")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
+    args = parser.parse_args(argv)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    args.runs.mkdir(parents=True, exist_ok=True)
+    for stage in RECIPES[args.model]:
+        run_dir = args.runs / f"{args.model}--{stage.name}"
+        if is_finished(run_dir) and (store_root() / stored_name(args.model, stage)).is_dir():
+            print(f"[{stage.name}] finished: {run_dir}", file=sys.stderr)
+            continue
+        cmd = command_for(args.model, stage, args.runs)
+        print(f"[{stage.name}] {shlex.join(cmd)}", file=sys.stderr)
+        if args.dry_run:
+            continue
+        if run_dir.exists() and not has_checkpoint(run_dir):
+            shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to keep
+        code = subprocess.call(cmd, env=env)
+        if code:
+            print(f"[{stage.name}] stopped with exit code {code}; run the same command to continue",
+                  file=sys.stderr)
+            return code
+    final = store_root() / stored_name(args.model, RECIPES[args.model][-1])
+    if args.install and not args.dry_run:
+        target = args.install / args.model
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(final, target)
+        print(f"installed {final} -> {target}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
