@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Iterator
 
@@ -111,3 +112,37 @@ def test_tf_same_padding_is_asymmetric() -> None:
 def test_too_few_frames_are_refused(model: I3D) -> None:
     with pytest.raises(ValueError, match="T>=9"):
         model(torch.zeros(1, 3, 8, 224, 224))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "unknown format"])
+def test_a_damaged_cache_file_is_converted_again(model: I3D, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    from safetensors.torch import save_file
+
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path))
+    load_i3d(None, "cpu")
+    (cached,) = (tmp_path / "i3d").glob(f"{model.weights_hash}*.safetensors")
+    if damage == "truncated":
+        cached.write_bytes(cached.read_bytes()[:1000])
+    else:
+        save_file({"x": torch.zeros(1)}, str(cached), metadata={"format": "something else"})
+    with pytest.warns(RuntimeWarning, match="cached I3D weights .* are damaged; converting .* again"):
+        again = load_i3d(None, "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_i3d(None, "cpu")  # rewritten: a clean hit
+
+
+def test_a_cache_write_that_fails_is_a_warning(model: I3D, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors import SafetensorError
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path))
+    monkeypatch.setattr("safetensors.torch.save_file", full_disk)
+    with pytest.warns(RuntimeWarning, match=r"converted I3D weights not cached \(.*No space left on device.*\)") as record:
+        fresh = load_i3d(None, "cpu")
+    assert len(record) == 1 and "\n" not in str(record[0].message)
+    assert fresh.weights_hash == model.weights_hash
+    assert not list((tmp_path / "i3d").iterdir())  # no partial file left

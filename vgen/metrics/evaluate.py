@@ -13,12 +13,15 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from vgen.errors import VgenError
 from vgen.metrics.clips import ClipSet, fingerprint
 from vgen.metrics.distances import FeatureStats, fvd, polynomial_mmd2
 from vgen.metrics.features import Callback, Extractor, batched, extract
 from vgen.metrics.inception_score import inception_score
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
 from vgen.metrics.stats_cache import load_stats, save_stats, stats_key
+
+MIN_CLIPS = 2  # the fewest clips a covariance (FVD) and the unbiased MMD (KVD) are defined for
 
 
 @dataclass
@@ -41,20 +44,38 @@ class SetInfo:
                 "resolution": list(self.resolution) if self.resolution else None, "cached": self.cached}
 
 
-def real_statistics(clipset: ClipSet, num: int, i3d: Extractor, protocol: dict[str, Any], *, batch_size: int,
+def real_statistics(clipset: ClipSet, num: int, i3d: Extractor, extractor: dict[str, Any], *, batch_size: int,
                     callback: Callback | None = None) -> tuple[FeatureStats, SetInfo]:
-    """I3D statistics of the real clips, from the cache when the data, protocol and extractor match."""
-    key = stats_key(fingerprint(clipset.sources), protocol)
+    """I3D statistics of the real clips, from the cache when the data, clip protocol and ``extractor`` match.
+
+    Decoding at ``clipset.size`` leaves videos already of that size untouched, so statistics made from
+    the videos at their own size also serve a run that asks for that size (``--fake`` and ``--model``
+    runs on the same real set share them). They are stored under the own-size key whenever no video
+    was resized. Fewer than ``MIN_CLIPS`` usable clips is a ``VgenError`` (nothing is cached).
+    """
+    data = fingerprint(clipset.sources)
+    fields = {**clipset.key_fields(), "num": num, **extractor}
+    key, own_size_key = stats_key(data, fields), stats_key(data, {**fields, "load_size": None})
     hit = load_stats(key)
+    if hit is None and clipset.size is not None:
+        hit = load_stats(own_size_key)
+        if hit is not None and hit[1].get("native_resolution") != [clipset.size, clipset.size]:
+            hit = None
     if hit is not None:
         stats, info = hit
         return stats, SetInfo(clips=info["clips"], skipped_short=info["skipped_short"],
                               skipped_unreadable=info["skipped_unreadable"],
                               resolution=tuple(info["resolution"]) if info["resolution"] else None, cached=True)
     features = extract(clipset.clips(num), {"i3d": i3d}, batch_size=batch_size, total=num, callback=callback)["i3d"]
-    stats = FeatureStats.from_features(features)
     info = SetInfo.of(clipset, len(features))
-    save_stats(key, stats, {k: v for k, v in info.as_dict().items() if k != "cached"})
+    if len(features) < MIN_CLIPS:
+        raise VgenError(f"only {len(features)} usable clip in {clipset.path} ({info.skipped_short} videos too short, "
+                        f"{info.skipped_unreadable} unreadable); FVD/KVD need at least {MIN_CLIPS}: add videos or lower {clipset.options_hint}")
+    stats = FeatureStats.from_features(features)
+    native = clipset.native_resolution
+    resized = clipset.size is not None and native != (clipset.size, clipset.size)
+    save_stats(key if resized else own_size_key, stats,
+               {**{k: v for k, v in info.as_dict().items() if k != "cached"}, "native_resolution": list(native) if native else None})
     return stats, info
 
 
@@ -80,7 +101,8 @@ def reconstruction_scores(clips: Iterable[np.ndarray], encode: Callable[[torch.T
                           callback: Callback | None = None) -> dict[str, float | int]:
     """Autoencoder round trip of uint8 clips: mean PSNR and SSIM on [0, 1], and FVD(real, reconstructed).
 
-    PSNR and SSIM are per video (see :mod:`vgen.metrics.reconstruction`) and averaged over videos.
+    PSNR and SSIM are per video (see :mod:`vgen.metrics.reconstruction`) and averaged over videos; the
+    FVD (``rfvd``) needs an ``i3d`` and at least ``MIN_CLIPS`` clips.
     """
     psnr: list[float] = []
     ssim: list[float] = []
@@ -100,6 +122,6 @@ def reconstruction_scores(clips: Iterable[np.ndarray], encode: Callable[[torch.T
         if callback is not None:
             callback(len(psnr), max(total, len(psnr)), {"psnr": float(np.mean(psnr))})
     out: dict[str, float | int] = {"clips": len(psnr), "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
-    if i3d is not None:
+    if i3d is not None and len(psnr) >= MIN_CLIPS:
         out["rfvd"] = fvd(FeatureStats.from_features(np.concatenate(real_rows)), FeatureStats.from_features(np.concatenate(rec_rows)))
     return out

