@@ -53,6 +53,29 @@ def held_out_clips(model: LoadedModel, kind: str, count: int, seed: int, frames:
     return torch.stack([data[i]["video"] for i in range(count)])
 
 
+def frame_change(video: torch.Tensor) -> torch.Tensor:
+    """(T-1,) mean absolute change between consecutive frames of a (1, 3, T, H, W) video, in grey levels."""
+    return ((video[0, :, 1:] - video[0, :, :-1]).abs() * 127.5).mean(dim=(0, 2, 3))
+
+
+@torch.no_grad()
+def autoencoder_seams(model: LoadedModel, pairs: torch.Tensor) -> dict[str, float]:
+    """Two consecutive real clips reconstructed independently, as long videos are decoded: the frame change
+    across their seam and inside them, for the reconstructions and for the real frames (the seam any
+    diffusion model inherits from this autoencoder)."""
+    clip = model.clip_frames
+    sums = {"seam": 0.0, "inside": 0.0, "real_seam": 0.0, "real_inside": 0.0}
+    for video in pairs:
+        video = video[None]
+        recon = torch.cat([model.decode(model.encode(video[:, :, :clip])),
+                           model.decode(model.encode(video[:, :, clip:]))], dim=2)
+        for prefix, v in (("", recon), ("real_", video)):
+            change = frame_change(v)
+            sums[prefix + "seam"] += float(change[clip - 1]) / len(pairs)
+            sums[prefix + "inside"] += float(torch.cat([change[:clip - 1], change[clip:]]).mean()) / len(pairs)
+    return {**sums, "ratio": sums["seam"] / sums["inside"], "real_ratio": sums["real_seam"] / sums["real_inside"]}
+
+
 @torch.no_grad()
 def autoencoder_report(model: LoadedModel, clips: torch.Tensor, batch: int) -> dict[str, float]:
     recon = torch.cat([model.decode(model.encode(clips[i:i + batch])) for i in range(0, len(clips), batch)])
@@ -110,9 +133,6 @@ def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict
     return report
 
 
-def frame_change(video: torch.Tensor) -> torch.Tensor:
-    """(T-1,) mean absolute change between consecutive frames of a (1, 3, T, H, W) video, in grey levels."""
-    return ((video[0, :, 1:] - video[0, :, :-1]).abs() * 127.5).mean(dim=(0, 2, 3))
 
 
 @torch.no_grad()
@@ -159,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "synthetic": args.synthetic, "data_seed": args.data_seed}
     if "autoencoder" in model.networks:
         report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], batch=8)
+        if two_clips:
+            report["autoencoder"]["seams"] = autoencoder_seams(model, clips)
     report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
     if args.seams and model.family == "pvdm":
         report["seams"] = seam_report(model, args.seams, args.steps)
@@ -169,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         ae = report["autoencoder"]
         print(f"autoencoder: PSNR {ae['psnr_db']:.2f} dB, SSIM {ae['ssim']:.4f}, patch-grid ratio "
               f"{ae['grid_ratio_reconstructed']:.3f} (real clips {ae['grid_ratio_real']:.3f})", file=out)
+        if "seams" in ae:
+            print(f"autoencoder seams: consecutive real clips reconstructed one by one change by {ae['seams']['seam']:.2f} "
+                  f"across the seam and {ae['seams']['inside']:.2f} inside (ratio {ae['seams']['ratio']:.2f}; real "
+                  f"frames {ae['seams']['real_ratio']:.2f})", file=out)
     diff = report["diffusion"]
     print(f"latents: mean {diff['latent_mean']:.3f}, std {diff['latent_std']:.3f}", file=out)
     names = list(diff["x0_mse"])
