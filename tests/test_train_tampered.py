@@ -128,6 +128,7 @@ def test_full_disk_during_a_checkpoint_is_one_line_and_keeps_the_last_one(tmp_pa
     code = vgen(*_TRAIN, "--steps", "4", "--save-every", "1", "--out", str(run))
     line = _error(capsys.readouterr().err)
     assert code == 2
-    assert "disk full while writing" in line and f"continue with: vgen train --out {run} --resume" in line
+    assert f"cannot save checkpoint {str(run / 'checkpoints' / 'diffusion-0000002')!r} (disk full while writing" in line
+    assert f"continue with: vgen train --out {run} --resume" in line
     assert runfolder.latest_checkpoint(run).name == "diffusion-0000001"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["diffusion-0000001", "latest"]

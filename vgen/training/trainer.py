@@ -282,8 +282,8 @@ class Trainer:
         except (OSError, VgenError) as exc:
             where = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else self.run_dir / "checkpoints"
             message = os_error_message(exc, where) if isinstance(exc, OSError) else str(exc)
-            raise VgenError(f"{message}; the last complete checkpoint is kept (continue with: vgen train --out "
-                            f"{self.run_dir} --resume)") from None
+            raise VgenError(f"cannot save checkpoint {str(self.run_dir / 'checkpoints' / tag)!r} ({message}); the last "
+                            f"complete checkpoint is kept: continue with: vgen train --out {self.run_dir} --resume") from None
 
     def _write_checkpoint(self, folder: Path, done: bool) -> None:
         """The model dir (EMA weights where there is an EMA) and the training state, into ``folder``."""
