@@ -11,8 +11,10 @@ import torch
 
 from vgen.config import preset
 from vgen.errors import VgenError
-from vgen.io.checkpoint import (FORMAT_VERSION, load_into, load_network, load_training_state, read_header,
-                                save_network, save_training_state)
+from safetensors.torch import load_file
+
+from vgen.io.checkpoint import (FORMAT_VERSION, content_hash, load_into, load_network, load_training_state,
+                                read_header, save_network, save_training_state)
 
 
 def tiny_net(out: int = 4) -> torch.nn.Module:
@@ -91,8 +93,9 @@ def test_not_a_safetensors_file(tmp_path):
     assert "not a safetensors file" in one_line(info)
 
 
-def rewrite_metadata(path: Path, **changes: str | None) -> None:
-    """Edit a safetensors file's metadata in place (keeping the tensor bytes)."""
+def rewrite_metadata(path: Path, reseal: bool = False, **changes: str | None) -> None:
+    """Edit a safetensors file's metadata in place (keeping the tensor bytes). ``reseal`` recomputes the
+    content hash over the edited metadata, as a tool that writes a bad but consistent file would."""
     data = path.read_bytes()
     (length,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + length])
@@ -101,6 +104,8 @@ def rewrite_metadata(path: Path, **changes: str | None) -> None:
             header["__metadata__"].pop(key, None)
         else:
             header["__metadata__"][key] = value
+    if reseal:
+        header["__metadata__"]["content_hash"] = content_hash(load_file(str(path)), header["__metadata__"])
     if not header["__metadata__"]:
         del header["__metadata__"]
     raw = json.dumps(header).encode()
@@ -123,7 +128,7 @@ def test_format_version_too_new(saved):
 
 
 def test_invalid_config(saved):
-    rewrite_metadata(saved, config=json.dumps({"family": "pvdm", "name": "x", "frames": -3}))
+    rewrite_metadata(saved, reseal=True, config=json.dumps({"family": "pvdm", "name": "x", "frames": -3}))
     with pytest.raises(VgenError) as info:
         load_network(saved)
     assert "invalid config" in one_line(info)

@@ -124,3 +124,27 @@ def test_broken_store_entry_is_listed_with_its_problem(tmp_vgen_home):
     (broken / "unet.safetensors").write_bytes(b"garbage")
     (entry,) = [m for m in list_models() if m.source == "store"]
     assert entry.name == "broken" and entry.problem and "safetensors" in entry.problem
+
+
+def test_names_that_escape_the_store_or_hide_a_preset_are_refused(tmp_vgen_home, tmp_path):
+    model = make_model(tmp_path / "a")
+    for name in ("x/../../escaped", "/abs", "a b", ".hidden", "", "a" * 101):
+        with pytest.raises(VgenError, match="invalid model name"):
+            register_model(name, model)
+    with pytest.raises(VgenError, match="'vdm-tiny' is the name of a preset"):
+        register_model("vdm-tiny", model)
+    assert not models_dir().exists() and not (tmp_path / "escaped").exists()
+
+
+def test_one_precedence_store_then_bundled_then_preset(tmp_vgen_home, tmp_path, monkeypatch):
+    bundled = tmp_path / "assets" / "models"
+    make_model(bundled / "demo", width=2)
+    monkeypatch.setattr(store, "bundled_models_dir", lambda: bundled)
+    assert store.find_named("demo") == bundled / "demo"
+    assert store.find_named("pvdm-tiny") is None  # a preset: no weights to find
+    make_model(models_dir() / "pvdm-tiny", width=3)  # made by hand or by an older vgen
+    make_model(models_dir() / "demo", width=3)
+    assert store.find_named("pvdm-tiny") == resolve_model("pvdm-tiny") == models_dir() / "pvdm-tiny"
+    assert store.find_named("demo") == resolve_model("demo") == models_dir() / "demo"
+    # `vgen models` lists the model a name resolves to, and only that one.
+    assert {(m.name, m.source) for m in list_models()} == {("pvdm-tiny", "store"), ("demo", "store")}

@@ -105,16 +105,19 @@ def test_default_run_folder_resume_by_name_and_fine_tune_a_stored_model(tmp_path
     monkeypatch.chdir(tmp_path)
     base = ["--synthetic", "bouncing", "--synthetic-videos", "2", "--batch-size", "1"]
     assert vgen("train", "--model", "vdm-tiny", *base, "--steps", "1") == 0
-    assert (tmp_path / "runs" / "00000-vdm-tiny" / "checkpoints" / "latest").is_file()
-    # `--resume` alone finds the latest run named like the model; more steps continue it.
+    # With no --name the run and the stored model are called <preset>-trained: the preset stays reachable.
+    assert (tmp_path / "runs" / "00000-vdm-tiny-trained" / "checkpoints" / "latest").is_file()
+    assert (tmp_vgen_home / "models" / "vdm-tiny-trained" / "unet.safetensors").is_file()
+    # `--resume` alone finds the latest run of the model's default name; more steps continue it.
     assert vgen("train", "--model", "vdm-tiny", "--resume", "--steps", "2") == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert "resumed runs/00000-vdm-tiny at diffusion step 1 (stage done)" in err
-    lines = (tmp_path / "runs" / "00000-vdm-tiny" / "metrics.jsonl").read_text().splitlines()
+    assert "resumed runs/00000-vdm-tiny-trained at diffusion step 1 (stage done)" in err
+    lines = (tmp_path / "runs" / "00000-vdm-tiny-trained" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
     # A stored model as --model: architecture and weights from the store, a new run and a new name.
-    assert vgen("train", "--model", "vdm-tiny", *base, "--steps", "1", "--name", "tuned", "--dry-run") == 0
-    assert vgen("train", "--model", str(tmp_vgen_home / "models" / "vdm-tiny"), *base, "--steps", "1",
+    assert vgen("train", "--model", "vdm-tiny-trained", *base, "--steps", "1", "--name", "tuned", "--dry-run") == 0
+    assert json.loads(capsys.readouterr().out)["fine_tuning"] is True
+    assert vgen("train", "--model", str(tmp_vgen_home / "models" / "vdm-tiny-trained"), *base, "--steps", "1",
                 "--name", "tuned") == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "fine-tuning from" in err and (tmp_vgen_home / "models" / "tuned" / "unet.safetensors").is_file()

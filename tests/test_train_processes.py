@@ -24,18 +24,23 @@ def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "VGEN_HOME": str(home), "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
 
 
+def _long_run(run: Path, home: Path, save_every: int, **popen: object) -> subprocess.Popen:
+    """``vgen train`` of vdm-tiny for far more steps than a test waits for, into ``run``."""
+    return subprocess.Popen(  # type: ignore[call-overload]
+        [sys.executable, "-m", "vgen", "train", "--model", "vdm-tiny", "--synthetic", "bouncing", "--synthetic-videos",
+         "4", "--steps", "100000", "--save-every", str(save_every), "--batch-size", "1", "--out", str(run)],
+        env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+    )
+
+
 @pytest.mark.slow
 def test_checkpoint_survives_kill_9_and_resumes(tmp_path: Path, tmp_vgen_home: Path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vgen", "train", "--model", "vdm-tiny", "--synthetic", "bouncing",
-         "--synthetic-videos", "4", "--steps", "100000", "--save-every", "1", "--batch-size", "1", "--out", str(run)],
-        env=_env(tmp_vgen_home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    proc = _long_run(run, tmp_vgen_home, save_every=1)
     try:
         deadline = time.monotonic() + 90
         while not (run / "checkpoints" / "latest").exists():
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "no checkpoint within 90 s"
             time.sleep(0.05)
         delay = random.uniform(0.0, 2.0)
@@ -108,26 +113,39 @@ def test_two_torchrun_processes_match_one_process(tmp_path: Path, tmp_vgen_home:
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path: Path, tmp_vgen_home: Path):
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path: Path, tmp_vgen_home: Path, signum: int,
+                                                                   code: int, word: str):
+    # Ctrl-C in a terminal, or what a batch scheduler does at the end of a job's time (SLURM `--signal=TERM@120`,
+    # Kubernetes): the signal goes to the job's whole process group; SIGKILL would follow after a grace period.
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vgen", "train", "--model", "vdm-tiny", "--synthetic", "bouncing",
-         "--synthetic-videos", "4", "--steps", "100000", "--save-every", "1000", "--batch-size", "1", "--out", str(run)],
-        env=_env(tmp_vgen_home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = _long_run(run, tmp_vgen_home, save_every=1000, start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
         while not (run / "metrics.jsonl").exists() or not (run / "metrics.jsonl").read_text().strip():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        os.killpg(proc.pid, signum)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert out == ""
+    assert proc.returncode == code, err
+    assert out == "" and "Traceback" not in err
     flat = " ".join(err.split())
-    assert "interrupted" in flat and f"vgen train --out {run} --resume" in flat
+    assert flat.endswith(word) and f"continue with: vgen train --out {run} --resume" in flat
     checkpoint = runfolder.latest_checkpoint(run)
     assert checkpoint is not None and checkpoint.name.startswith("diffusion-")
+    _, config, _ = load_network(checkpoint / "model" / "unet.safetensors")
+    _, meta = load_training_state(checkpoint / "train_state.safetensors")
+    assert config.name == "vdm-tiny" and meta["step"] >= 1 and f"at diffusion step {meta['step']}" in flat
+
+    resumed = subprocess.run([sys.executable, "-m", "vgen", "train", "--out", str(run), "--resume",
+                              "--steps", str(meta["step"] + 2), "--name", "resumed"],
+                             env=_env(tmp_vgen_home), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed {run} at diffusion step {meta['step']}" in " ".join(resumed.stderr.split())
+    assert runfolder.latest_checkpoint(run).name == "diffusion-done"
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, meta["step"] + 3))
+    assert (tmp_vgen_home / "models" / "resumed" / "unet.safetensors").is_file()

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from vgen import __version__
-from vgen.cli._common import STATE, run_guarded
+from vgen.cli._common import STATE, handle_sigterm, run_guarded
 
 app = typer.Typer(
     name="vgen",
@@ -72,12 +72,17 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
 
 
 def main() -> None:
-    """Console-script entry point: exit codes 0 ok, 2 bad input, 130 interrupted."""
+    """Console-script entry point: exit codes 0 ok, 2 bad input, 130 Ctrl-C, 143 SIGTERM.
+
+    SIGTERM takes the Ctrl-C path in every command (partial outputs removed, training saves a
+    checkpoint); only the exit code and the last line ("terminated") differ.
+    """
     import warnings
 
     if "--debug" in sys.argv[1:]:
         STATE["debug"] = True
     else:
         warnings.showwarning = _one_line_warning
+    handle_sigterm()
     code = run_guarded(lambda: app(standalone_mode=False))
     sys.exit(code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from contextlib import contextmanager
@@ -18,8 +19,13 @@ from rich.console import Console
 from vgen.errors import VgenError
 
 # Global flags set by the root callback (``vgen --debug --quiet <command>``) or by a command's own
-# ``--quiet``. They live in one place so every command behaves the same way.
-STATE: dict[str, bool] = {"debug": False, "quiet": False}
+# ``--quiet``; ``terminated`` records that SIGTERM stopped the command. They live in one place so every
+# command behaves the same way.
+STATE: dict[str, bool] = {"debug": False, "quiet": False, "terminated": False}
+
+# Exit codes of a command stopped by a signal: 128 + the signal number, as shells report them.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def stderr_console() -> Console:
@@ -141,8 +147,36 @@ def user_errors() -> Iterator[None]:
         raise VgenError(f"{exc.strerror or 'cannot access'}: {name}") from exc
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM handler: take the Ctrl-C path (``KeyboardInterrupt``: partial outputs are removed, training
+    saves a checkpoint), remembered so that the exit code is 143. Repeats are ignored so the clean-up
+    can finish."""
+    if STATE["terminated"]:
+        return
+    STATE["terminated"] = True
+    raise KeyboardInterrupt
+
+
+def handle_sigterm() -> None:
+    """Make SIGTERM (``kill``, SLURM, Kubernetes, ``docker stop``) stop a command as Ctrl-C does.
+
+    A SIGTERM that the parent process set to be ignored stays ignored.
+    """
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def _stopped() -> int:
+    """Report a command stopped by Ctrl-C or SIGTERM; its exit code."""
+    if STATE["terminated"]:
+        stderr_console().print("terminated")
+        return EXIT_TERMINATED
+    stderr_console().print("interrupted")
+    return EXIT_INTERRUPTED
+
+
 def run_guarded(func: Callable[[], Any]) -> int:
-    """Run the Typer app and map outcomes to exit codes: 0 ok, 2 bad input, 130 Ctrl-C."""
+    """Run the Typer app and map outcomes to exit codes: 0 ok, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
     import typer
     from typer.exceptions import TyperException
 
@@ -150,8 +184,8 @@ def run_guarded(func: Callable[[], Any]) -> int:
         # In non-standalone mode Typer *returns* exit codes (help/version -> 0, Ctrl-C -> 130).
         code = func()
         if isinstance(code, int) and not isinstance(code, bool):
-            if code == 130:
-                stderr_console().print("interrupted")
+            if code == EXIT_INTERRUPTED:
+                return _stopped()
             return code
     except VgenError as exc:
         if STATE["debug"]:
@@ -161,8 +195,7 @@ def run_guarded(func: Callable[[], Any]) -> int:
     except (KeyboardInterrupt, typer.Abort):
         if STATE["debug"]:
             raise
-        stderr_console().print("interrupted")
-        return 130
+        return _stopped()
     except typer.Exit as exc:
         return exc.exit_code
     except TyperException as exc:  # usage errors: unknown command, bad option value, ...

@@ -20,8 +20,9 @@ _SYSTEM = "Devices and scale-out"
 
 def train_cmd(
     model: Annotated[Optional[str], typer.Option(
-        "--model", "-m", help="Preset to train from scratch (pvdm-s, pvdm-l, vdm, lvdm, *-tiny) or a stored model to "
-        "fine-tune (its architecture comes from the checkpoint).", rich_help_panel=_DATA)] = None,
+        "--model", "-m", help="Preset to train from scratch (pvdm-s, pvdm-l, vdm, lvdm, *-tiny) or a stored or bundled "
+        "model to fine-tune (its architecture comes from the checkpoint); a stored model wins over a preset of the same "
+        "name.", rich_help_panel=_DATA)] = None,
     data: Annotated[Optional[Path], typer.Option(
         "--data", help="Folder of videos (mp4/avi/gif/frame folders; class sub-folders give labels; UCF-101 and "
         "SkyTimelapse layouts are recognised).", rich_help_panel=_DATA)] = None,
@@ -30,7 +31,8 @@ def train_cmd(
     synthetic_videos: Annotated[Optional[int], typer.Option(
         "--synthetic-videos", help="Number of synthetic videos \\[default: 64].", rich_help_panel=_DATA)] = None,
     name: Annotated[Optional[str], typer.Option(
-        "--name", help="Store the finished model under this name \\[default: the preset name].",
+        "--name", help="Store the finished model under this name: letters, digits, '.', '_', '-'; not a preset's "
+        "name \\[default: <preset>-trained].",
         rich_help_panel=_RUN)] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Run folder \\[default: runs/NNNNN-<name>]; with --resume, the run to continue.",
@@ -113,12 +115,14 @@ def train_cmd(
 
       vgen train --model vdm --data ucf101/ --dry-run                      (config + memory estimate)
 
-    A run folder (runs/NNNNN-<name>) holds config.json, metrics.jsonl, previews/ and checkpoints/. Ctrl-C saves a
-    checkpoint and exits 130; --resume continues bit-exactly.
+    A run folder (runs/NNNNN-<name>) holds config.json, metrics.jsonl, previews/ and checkpoints/. Ctrl-C (exit 130)
+    or SIGTERM (exit 143, e.g. from SLURM or Kubernetes) finishes the step and saves a checkpoint; --resume continues
+    bit-exactly. The finished model is stored as --name (default: <preset>-trained).
     """
     from pydantic import ValidationError
 
-    from vgen.training.session import Hooks, TrainRequest, dry_run as dry_run_report, resolve, train
+    from vgen.training.plan import Hooks, TrainRequest, dry_run as dry_run_report, resolve
+    from vgen.training.session import train
 
     if batch_size is not None and batch_per_device is not None:
         raise VgenError("pass either --batch-size (global) or --batch-per-device, not both")
@@ -143,11 +147,12 @@ def train_cmd(
         overrides["data"] = None
     request = TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
                            batch_per_device=batch_per_device)
+    hooks = Hooks(log=log, warn=warn, progress=_progress)
     try:
         if dry_run:
-            emit_json(dry_run_report(resolve(request)))
+            emit_json(dry_run_report(resolve(request, hooks)))
             return
-        result = train(request, Hooks(log=log, warn=warn, progress=_progress))
+        result = train(request, hooks)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]).replace("_", "-") if error.get("loc") else "option"

@@ -3,7 +3,9 @@
 A network file holds the weights plus string metadata: ``format`` ("vgen-network"), the
 ``format_version``, the ``vgen_version`` that wrote it, the network ``role`` (``unet``,
 ``autoencoder`` ...), the resolved model ``config`` as JSON, optional ``extra`` JSON, and a
-``content_hash``: sha256 over every tensor's name, dtype, shape and bytes, checked on load.
+``content_hash`` checked on load: sha256 over every tensor's name, dtype, shape and bytes and, from
+format 2 on, over every other metadata entry too, so an edited config or training record is caught.
+Format-1 files (tensors hashed only) still load.
 
 A training-state file stores every tensor of an arbitrary nested structure (optimizer state, EMA,
 RNG states) as safetensors entries and the structure around them as JSON with tensor references,
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 
     from vgen.config.base import ModelConfigBase
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 hashed the tensors only; format 2 hashes the tensors and the metadata.
+_TENSORS_ONLY_HASH = 1
 NETWORK_FORMAT = "vgen-network"
 TRAINING_FORMAT = "vgen-training-state"
 PathLike = Union[str, os.PathLike[str]]
@@ -93,8 +98,9 @@ def count_parameters(tensors: Mapping[str, tuple[str, tuple[int, ...]]]) -> int:
 
 # -- hashing -------------------------------------------------------------------------------------
 
-def content_hash(tensors: Mapping[str, "torch.Tensor"]) -> str:
-    """sha256 over (name, dtype, shape, raw bytes) of every tensor, in name order."""
+def content_hash(tensors: Mapping[str, "torch.Tensor"], metadata: Optional[Mapping[str, str]] = None) -> str:
+    """sha256 over (name, dtype, shape, raw bytes) of every tensor in name order, then over every
+    ``metadata`` entry but ``content_hash`` itself in key order (each length-prefixed)."""
     import torch
 
     digest = hashlib.sha256()
@@ -103,7 +109,17 @@ def content_hash(tensors: Mapping[str, "torch.Tensor"]) -> str:
         digest.update(f"{key}\0{str(t.dtype).removeprefix('torch.')}\0{tuple(t.shape)}\0".encode())
         if t.numel():
             digest.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    for key in sorted(metadata or {}):
+        if key != "content_hash":
+            entry = (key.encode(), str(metadata[key]).encode())  # type: ignore[index]
+            digest.update(b"meta" + b"".join(struct.pack("<Q", len(part)) + part for part in entry))
     return digest.hexdigest()
+
+
+def _sealed(tensors: Mapping[str, "torch.Tensor"], metadata: dict[str, str]) -> dict[str, str]:
+    """``metadata`` plus the current format's version and the content hash over it and ``tensors``."""
+    metadata = {**metadata, "format_version": str(FORMAT_VERSION), "vgen_version": __version__}
+    return {**metadata, "content_hash": content_hash(tensors, metadata)}
 
 
 def _prepare(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
@@ -112,6 +128,8 @@ def _prepare(tensors: Mapping[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]
 
 
 def _save(path: PathLike, tensors: dict[str, "torch.Tensor"], metadata: dict[str, str]) -> None:
+    """Write atomically; a failed write (full disk, read-only folder) is one ``VgenError`` line."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     try:
@@ -119,6 +137,16 @@ def _save(path: PathLike, tensors: dict[str, "torch.Tensor"], metadata: dict[str
             save_file(tensors, str(tmp), metadata=metadata)
     except OSError as exc:
         raise VgenError(os_error_message(exc, Path(path))) from None
+    except SafetensorError as exc:
+        raise VgenError(os_error_message(_as_os_error(exc), Path(path))) from None
+
+
+def _as_os_error(exc: Exception) -> OSError:
+    """The OS error inside a safetensors error (its message ends in ``(os error N)``), for one clear line."""
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    found = re.search(r"\(os error (\d+)\)", message)
+    code = int(found.group(1)) if found else 0
+    return OSError(code, os.strerror(code) if code else message)
 
 
 def _load_tensors(path: Path, expected_format: str) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
@@ -140,12 +168,16 @@ def _load_tensors(path: Path, expected_format: str) -> tuple[dict[str, "torch.Te
     if version > FORMAT_VERSION:
         raise VgenError(f"checkpoint {name} uses format {version}, newer than this vgen supports ({FORMAT_VERSION}); "
                         f"upgrade vgen (`pip install -U vgen`)")
+    if version < 1:
+        raise VgenError(f"checkpoint {name} has a malformed format_version; the file is corrupt")
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise VgenError(f"checkpoint {name} is corrupt: {str(exc).splitlines()[0]}") from None
-    if content_hash(tensors) != metadata.get("content_hash"):
-        raise VgenError(f"checkpoint {name} is corrupt: its content hash does not match (damaged in copy or download)")
+    hashed = None if version == _TENSORS_ONLY_HASH else metadata
+    if content_hash(tensors, hashed) != metadata.get("content_hash"):
+        raise VgenError(f"checkpoint {name} is corrupt: its content hash does not match (edited by hand, or damaged "
+                        "in copy or download)")
     return tensors, metadata
 
 
@@ -157,14 +189,11 @@ def save_network(path: PathLike, state_dict: Mapping[str, "torch.Tensor"], confi
     tensors = _prepare(state_dict)
     metadata = {
         "format": NETWORK_FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "vgen_version": __version__,
         "role": role,
         "config": config.model_dump_json(),
         "extra": json.dumps(extra or {}),
-        "content_hash": content_hash(tensors),
     }
-    _save(path, tensors, metadata)
+    _save(path, tensors, _sealed(tensors, metadata))
 
 
 def load_network(path: PathLike) -> tuple[dict[str, "torch.Tensor"], "ModelConfigBase", dict[str, Any]]:
@@ -195,6 +224,36 @@ def load_network(path: PathLike) -> tuple[dict[str, "torch.Tensor"], "ModelConfi
     return tensors, config, meta
 
 
+def _fit_problems(own: Mapping[str, tuple[int, ...]], theirs: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """How a network's tensor shapes (``own``) and a file's (``theirs``) differ, one phrase per kind."""
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    mismatched = [f"{k} {tuple(theirs[k])} vs {tuple(own[k])}"
+                  for k in own if k in theirs and tuple(theirs[k]) != tuple(own[k])]
+    return [f"{len(items)} {label} (e.g. {items[0]})"
+            for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                                 ("shape mismatches", mismatched)) if items]
+
+
+def _check_role(name: str, found: str, wanted: str) -> None:
+    if found != wanted:
+        raise VgenError(f"checkpoint {name} holds the {found!r} network, not {wanted!r}; pass {wanted}.safetensors")
+
+
+def check_fits(module: "torch.nn.Module", path: PathLike, *, role: str) -> None:
+    """Check from the file's header alone (no tensor is read) that ``path`` holds ``role``'s weights with
+    exactly ``module``'s tensor names and shapes. ``module`` may live on the meta device, so a config
+    edited to an enormous size is refused before any memory is allocated."""
+    metadata, index = read_header(path)
+    name = repr(str(path))
+    _check_role(name, metadata.get("role", role), role)
+    own = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    problems = _fit_problems(own, {k: shape for k, (_, shape) in index.items()})
+    if problems:
+        raise VgenError(f"checkpoint {name} does not fit the model config it is loaded with ({'; '.join(problems)}); "
+                        "its config or weights were edited, or it belongs to another model")
+
+
 def load_into(module: "torch.nn.Module", path: PathLike, *, role: Optional[str] = None
               ) -> tuple["ModelConfigBase", dict[str, Any]]:
     """Load a network file into ``module`` strictly; returns ``(config, meta)``.
@@ -204,18 +263,10 @@ def load_into(module: "torch.nn.Module", path: PathLike, *, role: Optional[str] 
     """
     state_dict, config, meta = load_network(path)
     name = repr(str(path))
-    if role is not None and meta["role"] != role:
-        raise VgenError(f"checkpoint {name} holds the {meta['role']!r} network, not {role!r}; pass {role}.safetensors")
-    own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(own[k].shape)}"
-                  for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
-    problems = []
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                        ("shape mismatches", mismatched)):
-        if items:
-            problems.append(f"{len(items)} {label} (e.g. {items[0]})")
+    if role is not None:
+        _check_role(name, meta["role"], role)
+    problems = _fit_problems({k: tuple(v.shape) for k, v in module.state_dict().items()},
+                             {k: tuple(v.shape) for k, v in state_dict.items()})
     if problems:
         raise VgenError(f"checkpoint {name} does not fit this network ({'; '.join(problems)}); "
                         f"build the network from the checkpoint's own config")
@@ -280,15 +331,8 @@ def save_training_state(path: PathLike, tensors: dict[str, Any], meta: Optional[
     if meta_tensors:
         raise TypeError("training-state meta must be plain JSON; put tensors in the `tensors` argument")
     prepared = _prepare(store)
-    metadata = {
-        "format": TRAINING_FORMAT,
-        "format_version": str(FORMAT_VERSION),
-        "vgen_version": __version__,
-        "structure": json.dumps(structure),
-        "meta": meta_json,
-        "content_hash": content_hash(prepared),
-    }
-    _save(path, prepared, metadata)
+    metadata = {"format": TRAINING_FORMAT, "structure": json.dumps(structure), "meta": meta_json}
+    _save(path, prepared, _sealed(prepared, metadata))
 
 
 def load_training_state(path: PathLike) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -4,8 +4,13 @@ A model is a directory holding one ``<role>.safetensors`` network file per netwo
 ``vgen.io.checkpoint``). Models live in ``$VGEN_HOME/models`` when ``VGEN_HOME`` is set, else in the
 platform's user data folder (``platformdirs.user_data_dir("vgen")/models``, e.g.
 ``~/.local/share/vgen/models`` on Linux). Small trained models may also ship inside the package
-(``vgen/assets/models/<name>/``); a store model of the same name wins. No torch is imported here,
-so listing models is fast.
+(``vgen/assets/models/<name>/``).
+
+One precedence rule holds for every command: a name means a store model, else a bundled model, else
+a preset (``vgen train`` trains a preset from scratch; the other commands need weights). Names of
+presets are refused for store models (``check_model_name``), so vgen never hides a preset; a store
+model may hide a bundled one, and ``list_models`` then lists only the store model. No torch is
+imported here, so listing models is fast.
 """
 
 from __future__ import annotations
@@ -93,6 +98,34 @@ def _entries(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def check_model_name(name: str, what: str = "model name") -> None:
+    """Refuse a store name that is not one plain folder name or that would hide a preset.
+
+    Allowed: letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit, at most 100
+    characters; so a name can neither leave the store folder nor be hidden. ``what`` names the
+    option in the message (``--name``).
+    """
+    from vgen.config import PRESETS
+
+    if not _NAME.match(name):
+        raise VgenError(f"invalid {what} {name!r}; use letters, digits, '.', '_' or '-' (starting with a letter or "
+                        "digit, at most 100 characters)")
+    if name in PRESETS:
+        raise VgenError(f"{what} {name!r} is the name of a preset; a stored model named so would hide the preset from "
+                        f"`vgen train --model {name}`; choose another, e.g. --name {name}-trained")
+
+
+def find_named(name: str) -> Optional[Path]:
+    """The store model called ``name``, else the bundled one, else None (presets are not looked at)."""
+    if _looks_like_path(name):
+        return None
+    for root in (models_dir(), bundled_models_dir()):
+        candidate = root / name
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def list_models() -> list[StoredModel]:
     """Every store model, then bundled models not shadowed by a store model of the same name."""
     stored = [describe_model(p, source="store") for p in _entries(models_dir())]
@@ -135,18 +168,17 @@ def _looks_like_path(spec: Union[str, os.PathLike[str]]) -> bool:
 def resolve_model(spec: Union[str, os.PathLike[str]]) -> Path:
     """The model directory for a store name, a bundled name, or a path (folder or ``.safetensors``).
 
-    Names are looked up in the store first, then among bundled models; anything that looks like a
-    path (or exists as one) is used directly. Unknown names raise a ``VgenError`` that says how to
+    Names are looked up in the store first, then among bundled models (``find_named``); anything
+    that looks like a path (or exists as one) is used directly. Unknown names raise a ``VgenError`` that says how to
     train the model or where to put its checkpoints.
     """
     text = str(spec)
     if not _looks_like_path(spec):
-        for root in (models_dir(), bundled_models_dir()):
-            candidate = root / text
-            if candidate.is_dir():
-                if not _network_files(candidate):
-                    raise VgenError(f"model {text!r} at {candidate} has no .safetensors checkpoints; re-register or delete it")
-                return candidate
+        candidate = find_named(text)
+        if candidate is not None:
+            if not _network_files(candidate):
+                raise VgenError(f"model {text!r} at {candidate} has no .safetensors checkpoints; re-register or delete it")
+            return candidate
         if not Path(text).exists():
             raise _unknown(text)
     return _model_from_path(Path(text).expanduser(), text)
@@ -167,8 +199,7 @@ def register_model(name: str, directory: Union[str, os.PathLike[str]]) -> Path:
     The copy goes to a temporary folder inside the store and is renamed into place, so a failure
     leaves no half-copied model and an existing model of that name is replaced only on success.
     """
-    if not _NAME.match(name):
-        raise VgenError(f"invalid model name {name!r}; use letters, digits, '.', '_' or '-' (starting with a letter or digit)")
+    check_model_name(name)
     source = _model_from_path(Path(directory).expanduser(), str(directory))
     networks = [p for p in _network_files(source) if read_header(p)[0].get("format") == NETWORK_FORMAT]
     if not networks:

@@ -98,13 +98,40 @@ class LoadedModel:
         return tuple(self.networks["autoencoder"].latent_shape((1, *shape))[1:])
 
 
+def check_model_dir(config: ModelConfigBase, directory: Path) -> None:
+    """Check that ``directory`` holds one ``<role>.safetensors`` per network of ``config``, each with exactly
+    the tensor names and shapes those networks have.
+
+    The networks are built on the meta device and compared with the files' headers, so nothing is
+    allocated and no tensor is read: a config edited to an enormous size fails here in one line
+    instead of exhausting memory while the real networks are built.
+    """
+    from vgen.io.checkpoint import check_fits
+    from vgen.models import build_networks
+
+    try:
+        with torch.device("meta"):
+            networks = build_networks(config)
+    except (ValueError, TypeError, AssertionError, RuntimeError) as exc:
+        raise VgenError(f"the model config of {str(directory)!r} does not describe a buildable network "
+                        f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); the files were edited "
+                        "or are corrupt") from None
+    for role, net in networks.items():
+        path = directory / f"{role}.safetensors"
+        if not path.is_file():
+            raise VgenError(f"model folder {str(directory)!r} lacks {path.name}; it needs "
+                            f"{', '.join(f'{r}.safetensors' for r in networks)}")
+        check_fits(net, path, role=role)
+
+
 def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
     """Load a model by store name, bundled name or directory path (see ``vgen.io.store.resolve_model``).
 
     Each ``<role>.safetensors`` in the directory holds one network with the model config in its
-    metadata; the config is read from a header (no tensors) before the networks are built, and
-    each file is then loaded once. ``vgen train`` exports the EMA weights of the diffusion network,
-    recorded in its metadata and exposed as ``LoadedModel.ema``.
+    metadata; the config is read from a header (no tensors), checked against every file's tensor
+    shapes on the meta device (``check_model_dir``), and only then are the networks built and each
+    file loaded once. ``vgen train`` exports the EMA weights of the diffusion network, recorded in
+    its metadata and exposed as ``LoadedModel.ema``.
     """
     from vgen.io.checkpoint import load_into
     from vgen.io.store import model_config
@@ -112,13 +139,11 @@ def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
 
     config, directory = model_config(spec)
     target = pick_device(device)
+    check_model_dir(config, directory)
     networks = build_networks(config)
     ema = None
     for role, net in networks.items():
-        path = directory / f"{role}.safetensors"
-        if not path.is_file():
-            raise VgenError(f"model folder {directory} lacks {path.name}; it needs {', '.join(networks)}")
-        _, meta = load_into(net, path, role=role)
+        _, meta = load_into(net, directory / f"{role}.safetensors", role=role)
         if role == "unet":
             ema = meta["extra"].get("ema")
     model = LoadedModel(config, networks, target)

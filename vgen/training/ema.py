@@ -38,6 +38,13 @@ class EMA:
         return {name: self.shadow.get(name, value).detach().clone() for name, value in network.state_dict().items()}
 
     def load(self, shadow: dict[str, torch.Tensor], updates: int) -> None:
+        """Take over a saved average; its entries must be exactly this network's (names and shapes)."""
+        if shadow.keys() != self.shadow.keys():
+            raise KeyError(f"the saved EMA averages {len(shadow)} tensors, the network has {len(self.shadow)}")
+        for name, value in shadow.items():
+            if value.shape != self.shadow[name].shape:
+                raise ValueError(f"EMA entry {name} has shape {tuple(value.shape)}, the network "
+                                 f"{tuple(self.shadow[name].shape)}")
         for name, value in shadow.items():
             self.shadow[name].copy_(value)
         self.updates = updates

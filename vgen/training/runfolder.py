@@ -18,6 +18,9 @@ The finished run's last ``model/`` is registered in the store under ``--name``.
 A checkpoint is written into ``checkpoints/.tmp-<tag>/``, renamed into place, and only then does
 ``latest`` point at it; older checkpoints are pruned after that. ``kill -9`` at any moment therefore
 leaves ``latest`` naming a complete checkpoint (or no checkpoint yet).
+
+A run stopped before its first checkpoint holds nothing worth keeping (``kept_entry``): it is
+started again from step 0 in the same folder, with ``--resume`` (its saved config) or without.
 """
 
 from __future__ import annotations
@@ -41,15 +44,67 @@ def new_run_dir(root: Path, name: str) -> Path:
 
 
 def latest_run_dir(root: Path, name: str) -> Path:
-    """The highest-numbered ``root/NNNNN-name`` holding a checkpoint (for ``--resume`` without ``--out``)."""
+    """The highest-numbered started ``root/NNNNN-name`` (for ``--resume`` without ``--out``): one holding a
+    checkpoint or at least the ``config.json`` a run writes first."""
     runs = sorted(
         (int(m.group(1)), p)
         for p in (root.glob("*") if root.is_dir() else [])
-        if (m := _RUN_PATTERN.match(p.name)) and m.group(2) == name and latest_checkpoint(p) is not None
+        if (m := _RUN_PATTERN.match(p.name)) and m.group(2) == name
+        and (latest_checkpoint(p) is not None or (p / "config.json").is_file())
     )
     if not runs:
-        raise VgenError(f"no run named {name!r} with a checkpoint under {root}/; pass the run folder with --out DIR --resume")
+        raise VgenError(f"no run named {name!r} under {root}/; pass the run folder with --out DIR --resume")
     return runs[-1][1]
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of a run folder, checked enough to resume from: one ``VgenError`` line otherwise."""
+    where = repr(str(run_dir))
+    if not run_dir.is_dir():
+        raise VgenError(f"run folder {where} does not exist; pass the folder `vgen train` printed, or start a new "
+                        "run without --resume")
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise VgenError(f"{where} is not a vgen run folder (it has no config.json); pass the folder `vgen train` printed")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VgenError(f"cannot read {str(path)!r} ({exc}); the run folder is damaged") from None
+    if not (isinstance(saved, dict) and isinstance(saved.get("model"), dict) and isinstance(saved.get("name"), str)
+            and isinstance(saved.get("training", {}), dict)):
+        raise VgenError(f"{str(path)!r} lacks the model config, name or training options; the run folder is damaged")
+    return saved
+
+
+# What a run writes before its first checkpoint: previews, and the temporaries of atomic writes and checkpoints.
+_PREVIEW = re.compile(r"^(ae|diffusion)-\d{7}\.gif$")
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.part(\.\w+)?$")
+
+
+def kept_entry(run_dir: Path) -> Path | None:
+    """The first entry of ``run_dir`` that restarting it from step 0 would lose: anything but what a run
+    writes before its first checkpoint (config.json, metrics.jsonl, its previews, temporaries). None if
+    there is none, so the folder can be emptied and used again."""
+    for entry in sorted(run_dir.iterdir()):
+        if (entry.name in ("config.json", "metrics.jsonl") and entry.is_file()) or _TEMPORARY.match(entry.name):
+            continue
+        if entry.name == "previews" and entry.is_dir() \
+                and all(_PREVIEW.match(p.name) or _TEMPORARY.match(p.name) for p in entry.iterdir()):
+            continue
+        if entry.name == "checkpoints" and entry.is_dir() \
+                and all(p.name.startswith(".tmp-") or _TEMPORARY.match(p.name) for p in entry.iterdir()):
+            continue
+        return entry
+    return None
+
+
+def clear_unsaved(run_dir: Path) -> None:
+    """Empty a folder in which ``kept_entry`` found nothing to keep, so the run can start again from step 0."""
+    for entry in run_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -69,8 +124,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
-    with open(run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record, separators=(",", ":")) + "\n")
+    """Add one line to ``metrics.jsonl``; a failed write (full disk) is one ``VgenError`` line."""
+    from vgen.io.atomic import os_error_message
+
+    path = run_dir / "metrics.jsonl"
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(record, separators=(",", ":")) + "\n")
+    except OSError as exc:
+        raise VgenError(f"{os_error_message(exc, path)}; continue with: vgen train --out {run_dir} --resume") from None
 
 
 def truncate_metrics(run_dir: Path, stage: str, step: int) -> None:

@@ -68,9 +68,16 @@ def _autoencoder_plan(family: str, config: ModelConfigBase, networks: dict[str, 
         perceptual = I3DPerceptual(load_i3d(None, device)).to(device)
         log("perceptual loss: I3D features (Conv3d_2c, Mixed_3c) from the offline TF-Hub weights")
     elif opts.perceptual is not None:
+        from safetensors import SafetensorError
+
         from vgen.models.perceptual import LPIPS
 
-        perceptual = LPIPS.from_files(opts.perceptual).to(device)
+        try:
+            perceptual = LPIPS.from_files(opts.perceptual).to(device)
+        except SafetensorError as exc:
+            raise VgenError(f"--perceptual {opts.perceptual!r} is not a readable safetensors file "
+                            f"({str(exc).splitlines()[0]}); pass the LPIPS weights file (VGG16 + lpips heads) "
+                            "or --perceptual i3d") from None
         log(f"perceptual loss: LPIPS from {opts.perceptual}")
     else:
         log("no perceptual weights: training the autoencoder with L1 only")

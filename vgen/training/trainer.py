@@ -16,6 +16,7 @@ Everything is a function of (seed, step), so resuming from a checkpoint continue
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -76,27 +77,64 @@ class StepRecord:
 
 
 class _StopFlag:
-    """SIGINT sets a flag so the loop stops after a whole step and saves; a second Ctrl-C aborts at once."""
+    """SIGINT (Ctrl-C) or SIGTERM (batch schedulers) asks the loop to stop after the current step and save.
+
+    A second signal aborts at once. After the save, ``forward`` hands the signal to the handler that
+    was in place before training (the CLI's: exit 130 for Ctrl-C, 143 for SIGTERM; Python's default
+    raises ``KeyboardInterrupt`` for Ctrl-C). Signals ignored before training stay ignored.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
 
     def __enter__(self) -> "_StopFlag":
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: Ctrl-C is delivered as KeyboardInterrupt elsewhere
-            self._previous = None
+        for signum in self._SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is None or previous == signal.SIG_IGN:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: signals reach the main thread's handlers instead
+                break
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        if self.signum is not None:
+            self.forward(signum)
+        self.signum = signum
+
+    def _restore(self) -> dict[int, Any]:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        return previous
+
+    def forward(self, signum: int | None = None) -> None:
+        """Restore the handlers of before and deliver the signal (by default the one that asked to stop) to
+        its own; raises ``KeyboardInterrupt`` if that handler does not raise."""
+        signum = self.signum if signum is None else signum
+        handler = self._restore().get(signum) if signum is not None else None
+        if callable(handler):
+            handler(signum, None)
+        elif handler == signal.SIG_DFL and signum is not None:
+            signal.raise_signal(signum)  # the default action: for SIGTERM, the process ends here
+        raise KeyboardInterrupt
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        self._restore()
+
+
+def _outlive_sigterm(worker_id: int) -> None:
+    """Data-loading workers ignore SIGTERM: a scheduler signals the whole job, and the main process must
+    finish its step and save first. They exit when it shuts them down (or when it dies)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def collate(items: list[Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -165,6 +203,7 @@ class Trainer:
         self.device, self.info, self.run_dir = device, info, run_dir
         self.callback, self.on_warning, self.on_preview = callback, on_warning, on_preview
         self.step = 0
+        self.saved_on_stop: Path | None = None  # the checkpoint saved when a signal stopped the run
         self.optimizers = {
             name: torch.optim.AdamW(
                 [p for p in module.parameters() if p.requires_grad], lr=opts.lr, weight_decay=opts.weight_decay,
@@ -222,22 +261,42 @@ class Trainer:
         self.step = int(meta["step"])
 
     def save_checkpoint(self, done: bool = False) -> Path | None:
-        """Write ``checkpoints/<stage>-<step|done>/`` (model dir + train state) and point ``latest`` at it."""
+        """Write ``checkpoints/<stage>-<step|done>/`` (model dir + train state) and point ``latest`` at it.
+
+        A failed write (full disk, lost permission) removes the partial checkpoint and is one
+        ``VgenError`` line: the previous checkpoint stays the latest, and the message says how to resume.
+        """
         if self.run_dir is None:
             return None
-        from vgen.io.checkpoint import save_network, save_training_state
+        from vgen.io.atomic import os_error_message
 
         tag = runfolder.checkpoint_tag(self.plan.stage, self.step, done)
-        tmp = runfolder.tmp_checkpoint_dir(self.run_dir, tag)
-        (tmp / "model").mkdir()
+        try:
+            tmp = runfolder.tmp_checkpoint_dir(self.run_dir, tag)
+            try:
+                self._write_checkpoint(tmp, done)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            return runfolder.commit_checkpoint(self.run_dir, tmp, tag, self.opts.keep_checkpoints)
+        except (OSError, VgenError) as exc:
+            where = Path(exc.filename) if isinstance(exc, OSError) and exc.filename else self.run_dir / "checkpoints"
+            message = os_error_message(exc, where) if isinstance(exc, OSError) else str(exc)
+            raise VgenError(f"cannot save checkpoint {str(self.run_dir / 'checkpoints' / tag)!r} ({message}); the last "
+                            f"complete checkpoint is kept: continue with: vgen train --out {self.run_dir} --resume") from None
+
+    def _write_checkpoint(self, folder: Path, done: bool) -> None:
+        """The model dir (EMA weights where there is an EMA) and the training state, into ``folder``."""
+        from vgen.io.checkpoint import save_network, save_training_state
+
+        (folder / "model").mkdir()
         for role, net in self.plan.networks.items():
             weights = self.ema.state_dict(net) if (self.ema is not None and role == self.plan.ema_role) else net.state_dict()
-            save_network(tmp / "model" / f"{role}.safetensors", weights, self.config, role=role,
+            save_network(folder / "model" / f"{role}.safetensors", weights, self.config, role=role,
                          extra={"stage": self.plan.stage, "step": self.step, "ema": role == self.plan.ema_role})
         tensors, meta = self.state()
         meta["done"] = done
-        save_training_state(tmp / "train_state.safetensors", tensors, meta)
-        return runfolder.commit_checkpoint(self.run_dir, tmp, tag, self.opts.keep_checkpoints)
+        save_training_state(folder / "train_state.safetensors", tensors, meta)
 
     # ------------------------------------------------------------------ the loop
 
@@ -247,19 +306,21 @@ class Trainer:
             self.dataset, batch_sampler=sampler, num_workers=self.opts.num_workers, collate_fn=collate,
             generator=torch.Generator().manual_seed(self.opts.seed),
             persistent_workers=False, pin_memory=self.device.type == "cuda",
+            worker_init_fn=_outlive_sigterm if self.opts.num_workers else None,
         )
         return iter(loader)
 
     def run(self) -> None:
-        """Train until ``options.steps``; on Ctrl-C save a checkpoint (rank 0) and raise KeyboardInterrupt."""
+        """Train until ``options.steps``. On Ctrl-C or SIGTERM finish the step, save a checkpoint (rank 0,
+        ``saved_on_stop``) and hand the signal on (``KeyboardInterrupt`` from the CLI's handlers)."""
         opts = self.opts
         for net in self.plan.networks.values():
             net.eval()
         for module in self.plan.trainable.values():
             module.train()
-        batches = self._loader()
         bad_streak = 0
         with _StopFlag() as stop:
+            batches = self._loader()  # worker processes inherit the stop flag's handlers, not the CLI's
             while self.step < opts.steps:
                 started = time.perf_counter()
                 record = self._one_step(batches)
@@ -291,8 +352,8 @@ class Trainer:
                     # Every rank stops after the same step, whichever of them saw the Ctrl-C.
                     stop_now = bool(ddp.mean_scalar(torch.tensor(float(stop_now), device=self.device), self.info) > 0)
                 if stop_now:
-                    saved = self.save_checkpoint() if self.info.is_main else None
-                    raise KeyboardInterrupt(str(saved) if saved else "")
+                    self.saved_on_stop = self.save_checkpoint() if self.info.is_main else None
+                    stop.forward()
                 if self.step < opts.steps and self.step % opts.save_every == 0:
                     self.save_checkpoint()
                 if self.on_preview is not None and opts.preview_every and self.step % opts.preview_every == 0:

@@ -1,0 +1,206 @@
+"""What ``vgen train`` is asked to do, resolved before anything is written: model, options, stages, names.
+
+``--model`` follows the one precedence every command uses: a store model, else a bundled model (both
+fine-tuned), else a preset (trained from scratch). Names and paths are checked first, so a bad
+``--name`` or ``--out`` costs no work. ``describe`` is what ``--dry-run`` prints and ``config.json`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, ContextManager
+
+import torch
+from pydantic import ValidationError
+
+from vgen.config import config_from_json, preset, PRESETS
+from vgen.config.base import ModelConfigBase
+from vgen.errors import VgenError
+from vgen.training import distributed as ddp
+from vgen.training import runfolder
+from vgen.training.options import Stage, TrainOptions
+
+Progress = Callable[[str, int], ContextManager[Callable[[int, int, dict[str, Any]], None]]]
+
+
+@dataclass
+class TrainRequest:
+    """What the user asked for. ``overrides`` are the training options given explicitly on the command line."""
+
+    model: str | None
+    overrides: dict[str, Any]
+    name: str | None = None
+    out: Path | None = None
+    resume: bool = False
+    device: str = "auto"
+    batch_per_device: int | None = None
+    runs_root: Path = Path("runs")
+
+
+@dataclass
+class Hooks:
+    """How the session talks to the CLI: info lines, warnings, and a progress-bar factory."""
+
+    log: Callable[[str], None] = lambda message: None
+    warn: Callable[[str], None] = lambda message: None
+    progress: Progress | None = None
+
+
+@dataclass
+class Plan:
+    """The resolved run: model config, options, name, stages and where it is written."""
+
+    config: ModelConfigBase
+    options: TrainOptions
+    name: str
+    stages: list[Stage]
+    info: ddp.DistInfo
+    micro_batch: int
+    source: str
+    runs_root: Path = Path("runs")
+    run_dir: Path | None = None
+    checkpoint: Path | None = None
+    init_weights: Path | None = None
+
+
+# ---------------------------------------------------------------------------------- resolution
+
+def _stored_config(spec: str) -> tuple[ModelConfigBase, Path]:
+    from vgen.io.store import model_config
+
+    return model_config(spec)
+
+
+def _architecture(spec: str, warn: Callable[[str], None]) -> tuple[ModelConfigBase, Path | None]:
+    """The config and initial weights ``--model`` names: a store model, else a bundled model (both
+    fine-tuned), else a preset (trained from scratch); the one precedence every command uses."""
+    from vgen.io.store import find_named
+
+    found = find_named(spec)
+    if found is None and spec in PRESETS:
+        return preset(spec), None
+    if found is not None and spec in PRESETS:
+        warn(f"{spec!r} names both a stored model ({found}) and a preset; the stored model wins, so this run "
+             "fine-tunes it; rename that folder to train the preset from scratch")
+    return _stored_config(spec)
+
+
+def default_name(config: ModelConfigBase) -> str:
+    """The store name of a run given no ``--name``: ``<preset>-trained`` (a preset's own name is refused)."""
+    return f"{config.name}-trained"
+
+
+def _stages(config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[Stage]:
+    family = getattr(config, "family")
+    if family == "vdm":
+        if choice == "ae":
+            raise VgenError("VDM is a pixel-space model with no autoencoder; use --stage diffusion or --stage all")
+        return ["diffusion"]
+    if choice == "all":
+        return ["ae", "diffusion"]
+    if choice == "diffusion" and not fine_tuning:
+        raise VgenError(
+            f"--stage diffusion needs a trained autoencoder but preset {config.name!r} starts untrained; "
+            "use --stage all, or --model <stored model> to train diffusion on its autoencoder"
+        )
+    return [choice]  # type: ignore[list-item]
+
+
+def resolve(request: TrainRequest, hooks: Hooks | None = None) -> Plan:
+    """Work out config, options, stages, batch split and run folder (nothing is written).
+
+    Names and paths are checked first, so a bad ``--name`` or ``--out`` costs no work.
+    """
+    from vgen.io.store import bundled_models_dir, check_model_name
+
+    warn = (hooks or Hooks()).warn
+    if request.name is not None:
+        check_model_name(request.name, "--name")
+    if request.out is not None and request.out.exists() and not request.out.is_dir():
+        raise VgenError(f"--out {str(request.out)!r} is a file; pass a folder for the run (new, or a run to --resume)")
+    info = ddp.detect()
+    saved: dict[str, Any] = {}
+    checkpoint: Path | None = None
+    init_weights: Path | None = None
+    if request.resume:
+        if request.out is not None:
+            run_dir = request.out
+        else:
+            if request.name is None and request.model is None:
+                raise VgenError("--resume needs the run: pass --out RUN_DIR, or --model/--name to find the latest "
+                                "run of that name")
+            by_name = request.name or default_name(_architecture(request.model, warn)[0])  # type: ignore[arg-type]
+            run_dir = runfolder.latest_run_dir(request.runs_root, by_name)
+        saved = runfolder.read_config(run_dir)
+        checkpoint = runfolder.latest_checkpoint(run_dir)
+        try:
+            config = config_from_json(json.dumps(saved["model"]))
+            TrainOptions(**saved.get("training", {}))
+        except (VgenError, ValidationError) as exc:
+            raise VgenError(f"{str(run_dir / 'config.json')!r} holds an invalid config "
+                            f"({' '.join(str(exc).split())[:200]}); the run folder is damaged") from None
+        source = str(saved.get("source", config.name))
+        name = request.name if request.name is not None else saved["name"]
+        if checkpoint is None and saved.get("fine_tuning"):
+            # Stopped before its first checkpoint: start again from the weights it was fine-tuning.
+            init_weights = _stored_config(source)[1]
+    else:
+        if request.model is None:
+            raise VgenError(f"pass --model with a preset ({', '.join(sorted(PRESETS))}) or a stored model to fine-tune")
+        config, init_weights = _architecture(request.model, warn)
+        source = request.model
+        name = request.name if request.name is not None else default_name(config)
+        run_dir = request.out
+    if request.name is None:
+        check_model_name(name)
+    if (bundled_models_dir() / name).is_dir():
+        warn(f"--name {name!r} is also the name of a bundled model; once this run is stored, --model {name} means the "
+             "stored model in every command and `vgen models` lists it in place of the bundled one")
+    options = TrainOptions(**{**saved.get("training", {}), **request.overrides})
+    if options.data is None and options.synthetic is None:
+        raise VgenError("no training data: pass --data DIR (a folder of videos) or --synthetic bouncing|sky|mixed")
+    if options.perceptual not in (None, "i3d") and not Path(options.perceptual).expanduser().is_file():
+        raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads) or --perceptual i3d")
+    if options.data is not None and options.synthetic is not None:
+        raise VgenError("pass either --data or --synthetic, not both")
+    # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
+    fine_tuning = init_weights is not None or checkpoint is not None
+    stages = _stages(config, options.stage, fine_tuning)
+    if request.batch_per_device is not None:
+        options = options.model_copy(update={"batch_size": request.batch_per_device * info.world_size * options.accumulate})
+    per_step = options.accumulate * info.world_size
+    if options.batch_size % per_step:
+        raise VgenError(
+            f"--batch-size {options.batch_size} does not split into {options.accumulate} accumulation step(s) × "
+            f"{info.world_size} process(es); use a multiple of {per_step} or --batch-per-device"
+        )
+    return Plan(config=config, options=options, name=name, stages=stages, info=info,
+                micro_batch=options.batch_size // per_step, source=source, runs_root=request.runs_root, run_dir=run_dir,
+                checkpoint=checkpoint, init_weights=init_weights)
+
+
+def describe(plan: Plan) -> dict[str, Any]:
+    """The resolved configuration: printed by ``--dry-run`` and saved as the run's ``config.json``."""
+    return {
+        "name": plan.name, "source": plan.source, "fine_tuning": plan.init_weights is not None,
+        "model": json.loads(plan.config.model_dump_json()),
+        "training": json.loads(plan.options.model_dump_json()),
+        "stages": plan.stages,
+        "batch": {"global": plan.options.batch_size, "per_device": plan.micro_batch,
+                  "accumulate": plan.options.accumulate, "world_size": plan.info.world_size},
+    }
+
+
+def dry_run(plan: Plan) -> dict[str, Any]:
+    """Config, parameter counts per network and a memory estimate per stage, computing nothing real."""
+    from vgen.models import build_networks
+    from vgen.training.memory import estimate
+
+    with torch.device("meta"):
+        networks = build_networks(plan.config)
+    report = describe(plan)
+    report["parameters"] = {role: sum(p.numel() for p in net.parameters()) for role, net in networks.items()}
+    report["memory_per_device"] = {stage: estimate(plan.config, stage, plan.micro_batch) for stage in plan.stages}
+    return report
