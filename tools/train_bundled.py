@@ -76,18 +76,14 @@ def is_finished(run_dir: Path) -> bool:
     return pointer.is_file() and pointer.read_text().strip().endswith("-done")
 
 
-def has_checkpoint(run_dir: Path) -> bool:
-    return (run_dir / "checkpoints" / "latest").is_file()
-
-
 def command_for(model: str, stage: Stage, runs: Path) -> list[str]:
     run_dir = runs / f"{model}--{stage.name}"
     start = stored_name(model, next(s for s in RECIPES[model] if s.name == stage.start[1:])) \
         if stage.start.startswith("@") else stage.start
     cmd = [sys.executable, "-m", "vgen", "train", "--model", start, *DATA, *stage.args,
            "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "250"]
-    if has_checkpoint(run_dir):
-        cmd.append("--resume")
+    if (run_dir / "config.json").is_file():
+        cmd.append("--resume")  # continues from its last checkpoint, or starts again if it was killed before one
     return cmd
 
 
@@ -109,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{stage.name}] {shlex.join(cmd)}", file=sys.stderr)
         if args.dry_run:
             continue
-        if run_dir.exists() and not has_checkpoint(run_dir):
-            shutil.rmtree(run_dir)  # killed before its first checkpoint: nothing to keep
         code = subprocess.call(cmd, env=env)
         if code:
             print(f"[{stage.name}] stopped with exit code {code}; run the same command to continue",

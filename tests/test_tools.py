@@ -1,0 +1,73 @@
+"""The scripts in tools/: the bundled-model recipe, the gallery's PNG writer and the diagnosis measures."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+
+import diagnose  # noqa: E402
+import gallery  # noqa: E402
+import train_bundled  # noqa: E402
+
+
+def test_recipe_chains_its_stages_and_resumes_a_started_one(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    stages = train_bundled.RECIPES["pvdm-mini-bouncing"]
+    first = train_bundled.command_for("pvdm-mini-bouncing", stages[0], runs)
+    assert first[first.index("--model") + 1] == "pvdm-mini"
+    assert "--resume" not in first
+    later = train_bundled.command_for("pvdm-mini-bouncing", stages[-1], runs)
+    assert later[later.index("--model") + 1] == f"pvdm-mini-bouncing--{stages[-2].name}"
+    # A stage whose run folder was started (even if killed before its first checkpoint) is continued.
+    started = runs / f"pvdm-mini-bouncing--{stages[0].name}"
+    started.mkdir(parents=True)
+    (started / "config.json").write_text("{}")
+    assert "--resume" in train_bundled.command_for("pvdm-mini-bouncing", stages[0], runs)
+
+
+def test_recipe_dry_run_prints_every_stage_and_runs_nothing(tmp_path: Path) -> None:
+    env = {"VGEN_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "train_bundled.py"), "lvdm-mini-bouncing",
+                             "--runs", str(tmp_path / "runs"), "--dry-run"], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0][1:] for line in lines] == [s.name for s in train_bundled.RECIPES["lvdm-mini-bouncing"]]
+    assert not (tmp_path / "home").exists()
+
+
+def test_gallery_png_is_valid(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    path = tmp_path / "x.png"
+    gallery.write_png(path, image)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = {}, 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset:offset + 4])
+        kind, body = data[offset + 4:offset + 8], data[offset + 8:offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length:offset + 12 + length])
+        assert crc == zlib.crc32(kind + body) & 0xFFFFFFFF
+        chunks[kind] = body
+        offset += 12 + length
+    assert struct.unpack(">II", chunks[b"IHDR"][:8]) == (7, 5)
+    rows = zlib.decompress(chunks[b"IDAT"])
+    decoded = np.frombuffer(rows, dtype=np.uint8).reshape(5, 1 + 7 * 3)[:, 1:].reshape(5, 7, 3)
+    assert np.array_equal(decoded, image)
+
+
+def test_grid_ratio_sees_a_patch_grid_and_not_smooth_video() -> None:
+    g = torch.Generator().manual_seed(0)
+    smooth = torch.linspace(0, 1, 32).repeat(32, 1)[None, None, None].expand(1, 3, 2, 32, 32)
+    assert abs(diagnose.grid_ratio(smooth, 4) - 1.0) < 1e-4
+    blocks = torch.rand(1, 3, 2, 8, 8, generator=g).repeat_interleave(4, dim=3).repeat_interleave(4, dim=4)
+    assert diagnose.grid_ratio(blocks + 0.01 * smooth, 4) > 10
