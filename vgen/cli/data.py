@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, user_errors
+from vgen.cli._common import emit_json, log, user_errors
+from vgen.cli.progress import ProgressReporter
 from vgen.cli._types import FiniteFloat
 from vgen.errors import VgenError
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal, Optional
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, parse_seeds, stderr_console, warn
+from vgen.cli._common import emit_json, log, parse_seeds, stderr_console, warn
+from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
 
 if TYPE_CHECKING:

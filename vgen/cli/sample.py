@@ -9,7 +9,8 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import STATE, ProgressReporter, emit_json, stderr_console
+from vgen.cli._common import STATE, emit_json, stderr_console
+from vgen.cli.progress import ProgressReporter
 from vgen.cli._types import finite_float
 from vgen.errors import VgenError
 

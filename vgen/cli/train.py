@@ -8,7 +8,8 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, warn
+from vgen.cli._common import emit_json, log, warn
+from vgen.cli.progress import ProgressReporter
 from vgen.cli._types import finite_float
 from vgen.errors import VgenError
 
