@@ -17,9 +17,21 @@ from vgen.models import build_networks
 from vgen.models.layers import count_parameters
 
 
-def run_models(home: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "VGEN_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "vgen", "models", "--json"], capture_output=True, text=True,
+ROOT = Path(__file__).resolve().parents[1]
+# Run the CLI with the interpreter's exit state reported: whether torch was ever imported.
+REPORT_TORCH = ("import atexit, sys; atexit.register(lambda: sys.stderr.write(f'torch imported: {\"torch\" in sys.modules}\\n')); "
+                "from vgen.cli import main; sys.argv = ['vgen', *sys.argv[1:]]; main()")
+
+
+def run_models(home: Path, *args: str, cache: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VGEN_HOME": str(home), "VGEN_CACHE": str(cache or home / "cache"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "vgen", "models", *(args or ("--json",))], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def run_models_reporting_torch(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VGEN_HOME": str(home), "VGEN_CACHE": str(home / "cache"), "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", REPORT_TORCH, "models", *args], capture_output=True, text=True,
                           env=env, timeout=300)
 
 
@@ -54,3 +66,56 @@ def test_models_lists_presets_and_installed_models(tmp_path, monkeypatch):
     stored = sum(t.numel() for n in networks.values() for t in n.state_dict().values())
     assert installed["mine"]["parameters"] == stored
     assert stored - sum(count_parameters(n) for n in networks.values()) == 2
+
+
+def test_the_table_is_printed_on_stdout_and_stderr_stays_empty(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vgen", "models"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "VGEN_HOME": str(tmp_path / "home"),
+                                 "VGEN_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("Presets") for line in lines)
+    tiny = [line for line in lines if line.split()[:1] == ["pvdm-tiny"]]
+    assert len(tiny) == 1 and "AE 0.29M + UNet 0.91M" in tiny[0] and "8x32²" in tiny[0]
+    assert any(line.split()[:2] == ["pvdm-tiny-demo", "bundled"] for line in lines)
+
+
+def test_counts_equal_a_full_build_and_later_listings_import_no_torch(tmp_path):
+    first = run_models_reporting_torch(tmp_path / "home", "--json")
+    assert first.returncode == 0, first.stderr
+    second = run_models_reporting_torch(tmp_path / "home", "--json")
+    assert second.returncode == 0, second.stderr
+    assert "torch imported: True" in first.stderr  # the first listing builds the networks and caches the counts
+    assert "torch imported: False" in second.stderr  # later ones read the cache
+    for result in (first, second):
+        presets = {row["name"]: row["parameters"] for row in json.loads(result.stdout)["presets"]}
+        for name in ("pvdm-tiny", "vdm-tiny", "lvdm-tiny"):
+            torch.manual_seed(0)
+            built = build_networks(preset(name))
+            assert presets[name] == {role: count_parameters(net) for role, net in built.items()}
+        assert presets["pvdm-l"] == {"autoencoder": 62_064_399, "unet": 528_273_412}
+
+
+def test_a_damaged_cache_is_a_miss(tmp_path):
+    assert run_models(tmp_path / "home").returncode == 0
+    (cache_file,) = (tmp_path / "home" / "cache" / "param-counts").iterdir()
+    expected = json.loads(run_models(tmp_path / "home").stdout)["presets"]
+    for damage in ("{not json", json.dumps({k: {"unet": -1} for k in json.loads(cache_file.read_text())}), "[]"):
+        cache_file.write_text(damage)
+        result = run_models(tmp_path / "home")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["presets"] == expected
+
+
+def test_the_cache_key_follows_the_config(tmp_path, monkeypatch):
+    from vgen.cli._param_counts import config_key, parameter_counts
+
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path / "cache"))
+    base = preset("vdm-tiny")
+    wider = base.model_copy(update={"unet": base.unet.model_copy(update={"model_channels": base.unet.model_channels * 2})})
+    assert config_key(base) != config_key(wider)
+    counts = parameter_counts({"base": base, "wider": wider})
+    torch.manual_seed(0)
+    assert counts["wider"] == {role: count_parameters(net) for role, net in build_networks(wider).items()}
+    assert counts["wider"]["unet"] > counts["base"]["unet"]

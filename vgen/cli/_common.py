@@ -1,4 +1,4 @@
-"""Conventions shared by every subcommand: stderr console, progress, errors, seed lists.
+"""Conventions shared by every subcommand: stderr console, errors, seed lists (progress: ``progress.py``).
 
 Nothing here imports torch. Command modules import what they need from here and keep their own
 heavy imports inside the command function, so ``vgen --help`` stays fast.
@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sys
-import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -71,70 +70,6 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise VgenError(f"invalid seed list {text!r}: it names no seed")
     return seeds
-
-
-class ProgressReporter:
-    """A Rich progress bar on stderr that library code drives through a plain callback.
-
-    Library functions accept ``callback(done: int, total: int, info: dict)``; this object is such a
-    callable. It draws only when stderr is a terminal and ``--quiet`` is off, so pipelines and logs
-    stay clean.
-    """
-
-    def __init__(self, description: str, total: int | None = None) -> None:
-        self.description = description
-        self.total = total
-        self._progress: Any = None
-        self._task: Any = None
-        self.started = time.perf_counter()
-
-    def __enter__(self) -> "ProgressReporter":
-        console = stderr_console()
-        if not STATE["quiet"] and console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
-            self._progress.__enter__()
-            self._task = self._progress.add_task(self.description, total=self.total, info="", rate="")
-        return self
-
-    def __call__(self, done: int, total: int | None = None, info: dict[str, Any] | None = None) -> None:
-        if self._progress is None:
-            return
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        fields = ""
-        if info:
-            fields = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
-        self._progress.update(
-            self._task, completed=done, total=total if total is not None else self.total,
-            info=fields, rate=f"{done / elapsed:.2f}/s",
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.__exit__(*exc)
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.started
 
 
 @contextmanager

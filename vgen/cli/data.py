@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, user_errors
+from vgen.cli._common import emit_json, log, user_errors
+from vgen.cli.progress import ProgressReporter
+from vgen.cli._types import FiniteFloat
 from vgen.errors import VgenError
 
 app = typer.Typer(
@@ -32,7 +34,7 @@ def synth_cmd(
     num: Annotated[int, typer.Option("--num", "-k", min=1, help="Number of videos in total.")] = 32,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Frames per video.")] = 64,
     size: Annotated[int, typer.Option("--size", min=8, help="Square frame size in pixels.")] = 64,
-    fps: Annotated[float, typer.Option("--fps", min=0.1, help="Frame rate stored in the mp4 files.")] = 8.0,
+    fps: Annotated[float, typer.Option("--fps", parser=FiniteFloat(minimum=0.1), help="Frame rate stored in the mp4 files (at least 0.1).")] = 8.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Base seed; video i uses seed (seed, i).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:

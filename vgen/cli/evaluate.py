@@ -14,7 +14,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, parse_seeds, warn
+from vgen.cli._common import emit_json, log, parse_seeds, warn
+from vgen.cli.progress import ProgressReporter
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
     "Data", "Protocol", "Generation (--model)", "Seams", "Extractors", "Output")

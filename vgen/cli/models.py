@@ -1,4 +1,8 @@
-"""``vgen models``: the model presets and the installed models, with their parameter counts."""
+"""``vgen models``: the model presets and the installed models, with their parameter counts.
+
+The listing is the command's data, so it goes to stdout (a table, or one JSON document with
+``--json``); it imports no torch once the presets' parameter counts are cached.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,22 @@ from typing import Annotated, Any
 
 import typer
 
-from vgen.cli._common import emit_json, stderr_console
+from vgen.cli._common import emit_json
 
 
 def _preset_rows() -> list[dict[str, Any]]:
-    import torch
-
+    from vgen.cli._param_counts import parameter_counts
     from vgen.config import PRESETS
-    from vgen.models import build_networks
-    from vgen.models.layers import count_parameters
     from vgen.pipelines.capabilities import capabilities
 
+    counts = parameter_counts(PRESETS)
     rows = []
     for name, config in PRESETS.items():
-        # Meta-device instantiation: exact parameter counts without allocating any weights.
-        with torch.device("meta"):
-            networks = build_networks(config)
         caps = capabilities(config)
         rows.append({
             "name": name,
             "family": config.family,
-            "parameters": {role: count_parameters(net) for role, net in networks.items()},
+            "parameters": counts[name],
             "frames": config.frames,
             "resolution": config.resolution,
             "fps": config.fps,
@@ -65,7 +64,7 @@ def _millions(params: dict[str, int]) -> str:
 def models_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the listing as one JSON line on stdout.")] = False,
 ) -> None:
-    """List model presets (architectures you can train) and installed models (weights you can sample).
+    """List model presets (architectures you can train) and installed models (weights you can sample), on stdout.
 
     [bold]Examples[/bold]
 
@@ -79,11 +78,14 @@ def models_cmd(
         emit_json({"presets": presets, "installed": installed})
         return
 
-    from rich.table import Table
+    import os
 
     from rich import box
+    from rich.console import Console
+    from rich.table import Table
 
-    console = stderr_console()
+    # The table is this command's output: stdout, so `| grep` and `> file` capture it.
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
     console.width = max(console.width, 160)  # keep each row on one line when piped or in a narrow terminal
     table = Table(title="Presets", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("name", "parameters", "clip", "long video", "extend", "interpolate"):

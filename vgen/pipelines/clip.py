@@ -22,6 +22,7 @@ from vgen.pipelines.progress import Callback
 from vgen.pipelines.settings import SamplerSettings
 from vgen.sampling import SAMPLERS, sample
 from vgen.sampling.conditioning import LVDMConditioned, pvdm_guided_raw
+from vgen.sampling.finite import FiniteGuard
 from vgen.sampling.guidance import ReconstructionGuidance, Replacement, classifier_free_guidance
 
 Method = Literal["none", "latent", "mask", "replacement", "reconstruction"]
@@ -57,15 +58,19 @@ def check_sampler(settings: SamplerSettings) -> None:
 
 def sample_clip(model: LoadedModel, method: Method, known: Known, *, generator: torch.Generator,
                 settings: SamplerSettings, callback: Optional[Callback] = None) -> Tensor:
-    """Sample one clip latent (1, *latent_shape) under ``method`` with the sample's generator."""
+    """Sample one clip latent (1, *latent_shape) under ``method`` with the sample's generator.
+
+    A network output that is NaN or infinite stops sampling with a ``VgenError`` naming the step.
+    """
     check_sampler(settings)
     schedule = schedule_from_config(model.config.diffusion)
     shape = (1, *model.latent_shape())
     x_T = torch.randn(shape, generator=generator).to(model.device)
+    guard = FiniteGuard(settings.steps, callback)
     with model.autocast():
-        denoiser, finalize = _guided_denoiser(model, method, known, schedule, generator, settings)
-        z0 = _run_sampler(settings, denoiser, x_T, schedule, generator, callback)
-    return finalize(z0.float())
+        denoiser, finalize = _guided_denoiser(model, method, known, schedule, generator, settings, guard)
+        z0 = _run_sampler(settings, denoiser, x_T, schedule, generator, guard.progress)
+    return finalize(guard.result(z0.float()))
 
 
 def class_kwargs(model: LoadedModel, settings: SamplerSettings) -> dict[str, object]:
@@ -91,10 +96,14 @@ def _base_raw(model: LoadedModel, settings: SamplerSettings, **cond: object) -> 
 
 
 def _guided_denoiser(model: LoadedModel, method: Method, known: Known, schedule: Schedule,
-                     generator: torch.Generator, settings: SamplerSettings):
-    """(denoiser for the sampler, function applied to the sampled latent)."""
+                     generator: torch.Generator, settings: SamplerSettings, guard: FiniteGuard):
+    """(denoiser for the sampler, function applied to the sampled latent); every network output
+    passes ``guard``'s finite check."""
     diffusion = model.config.diffusion
-    wrap = partial(Denoiser, schedule=schedule, prediction=diffusion.prediction, clip_x0=diffusion.clip_x0)
+
+    def wrap(raw: RawFn) -> Denoiser:
+        return Denoiser(guard.raw(raw), schedule=schedule, prediction=diffusion.prediction, clip_x0=diffusion.clip_x0)
+
     identity = lambda z: z  # noqa: E731
     generators = [generator]
 
@@ -131,7 +140,7 @@ def _guided_denoiser(model: LoadedModel, method: Method, known: Known, schedule:
             mask = torch.zeros(latent.shape[2], dtype=torch.bool, device=latent.device)
             mask[positions] = True
             return _guided_denoiser(model, method, Known(latent=latent, latent_mask=mask), schedule, generator,
-                                    settings)
+                                    settings, guard)
 
         def observe(x0_pred: Tensor) -> Tensor:
             return model.decode(x0_pred, clamp=False)[:, :, positions]
