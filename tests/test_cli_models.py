@@ -119,3 +119,22 @@ def test_the_cache_key_follows_the_config(tmp_path, monkeypatch):
     torch.manual_seed(0)
     assert counts["wider"] == {role: count_parameters(net) for role, net in build_networks(wider).items()}
     assert counts["wider"]["unet"] > counts["base"]["unet"]
+
+
+def test_a_model_card_is_shown_in_the_table_and_the_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("VGEN_HOME", str(tmp_path / "home"))
+    config = preset("pvdm-tiny")
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for role, net in build_networks(config).items():
+        save_network(folder / f"{role}.safetensors", net.state_dict(), config, role=role)
+    card = {"summary": "trained 10 steps on bouncing videos, 1 min on a 2-core CPU; FVD16 999", "steps": {"ae": 10}}
+    (folder / "card.json").write_text(json.dumps(card))
+    register_model("carded", folder)
+    listing = json.loads(run_models(tmp_path / "home").stdout)
+    assert {row["name"]: row for row in listing["installed"]}["carded"]["card"] == card
+    table = subprocess.run([sys.executable, "-m", "vgen", "models"], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "VGEN_HOME": str(tmp_path / "home"),
+                                "VGEN_CACHE": str(tmp_path / "home" / "cache"), "PYTHONPATH": str(ROOT)})
+    assert table.returncode == 0, table.stderr
+    assert f"carded: {card['summary']}" in table.stdout.splitlines()

@@ -51,6 +51,7 @@ def _installed_rows() -> list[dict[str, Any]]:
             "resolution": m.config.resolution if m.config else None,
             "path": str(m.path),
             "problem": m.problem,
+            "card": m.card,
         }
         for m in list_models()
     ]
@@ -110,3 +111,6 @@ def models_cmd(
     if not installed:
         table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
     console.print(table)
+    for row in installed:
+        if row["card"] and row["card"].get("summary"):
+            console.print(f"{row['name']}: {row['card']['summary']}", soft_wrap=True, highlight=False)

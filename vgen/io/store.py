@@ -15,6 +15,7 @@ imported here, so listing models is fast.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Literal, Optional, Union
 from vgen.errors import VgenError
 from vgen.io.atomic import atomic_path, os_error_message
 from vgen.io.checkpoint import NETWORK_FORMAT, count_parameters, read_header
+
+CARD = "card.json"
 
 if TYPE_CHECKING:
     from vgen.config.base import ModelConfigBase
@@ -61,6 +64,19 @@ class StoredModel:
     num_params: int
     roles: tuple[str, ...]
     problem: Optional[str] = None
+    card: Optional[dict] = None  # the folder's card.json: how the model was trained and what it scored
+
+
+def read_card(directory: Path) -> Optional[dict]:
+    """A model folder's ``card.json`` (what it was trained on, for how long, on what, its measured scores), if any.
+
+    The card is documentation only: nothing is loaded from it, and an unreadable card is ignored.
+    """
+    try:
+        card = json.loads((directory / CARD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) else None
 
 
 def _network_files(directory: Path) -> list[Path]:
@@ -89,7 +105,8 @@ def describe_model(directory: Union[str, os.PathLike[str]], *, name: Optional[st
             raise VgenError(f"folder {str(directory)!r} holds no vgen network checkpoints (*.safetensors)")
     except VgenError as exc:
         return StoredModel(name or directory.name, directory, source, config, params, tuple(roles), str(exc))
-    return StoredModel(name or directory.name, directory, source, config, params, tuple(roles))
+    return StoredModel(name or directory.name, directory, source, config, params, tuple(roles),
+                       card=read_card(directory))
 
 
 def _entries(root: Path) -> list[Path]:
@@ -197,7 +214,8 @@ def model_config(spec: Union[str, os.PathLike[str]]) -> tuple["ModelConfigBase",
 
 
 def register_model(name: str, directory: Union[str, os.PathLike[str]]) -> Path:
-    """Copy a model's network checkpoints into the store as ``name``; returns the store path.
+    """Copy a model's network checkpoints (and its ``card.json``, if any) into the store as ``name``; returns the
+    store path.
 
     The copy goes to a temporary folder inside the store and is renamed into place, so a failure
     leaves no half-copied model and an existing model of that name is replaced only on success.
@@ -216,6 +234,8 @@ def register_model(name: str, directory: Union[str, os.PathLike[str]]) -> Path:
         with atomic_path(target, directory=True) as tmp:
             for file in networks:
                 shutil.copy2(file, tmp / file.name)
+            if (source / CARD).is_file():
+                shutil.copy2(source / CARD, tmp / CARD)
     except OSError as exc:
         raise VgenError(os_error_message(exc, target)) from None
     return target
