@@ -38,15 +38,14 @@ class Stage:
 
 
 RECIPES: dict[str, tuple[Stage, ...]] = {
-    # PVDM: the projected autoencoder at a high then a low learning rate, then the plane UNet with
-    # v-prediction and previous-clip conditioning (λ = 0.5, from the pvdm-mini preset).
+    # PVDM: the projected autoencoder, then the plane UNet with v-prediction and previous-clip conditioning
+    # (λ = 0.5, from the pvdm-mini preset). A second autoencoder stage at lr 4e-4 from step 1500 was tried and
+    # scored lower on held-out clips at the same total steps (23.8 vs 25.0 dB), so the rate stays at 2e-3.
     "pvdm-mini-bouncing": (
-        Stage("ae", "pvdm-mini", ("--stage", "ae", "--steps", "3000", "--lr", "2e-3", "--warmup", "200",
+        Stage("ae", "pvdm-mini", ("--stage", "ae", "--steps", "2500", "--lr", "2e-3", "--warmup", "200",
                                   "--batch-size", "8")),
-        Stage("ae-low-lr", "@ae", ("--stage", "ae", "--steps", "600", "--lr", "4e-4", "--warmup", "0",
-                                   "--batch-size", "8")),
-        Stage("diffusion", "@ae-low-lr", ("--stage", "diffusion", "--steps", "4000", "--lr", "1e-3",
-                                          "--warmup", "100", "--batch-size", "16", "--ema-decay", "0.999")),
+        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "DIFFSTEPS", "--lr", "1e-3",
+                                   "--warmup", "100", "--batch-size", "16", "--ema-decay", "0.999")),
     ),
     # LVDM, frame-aligned (no temporal downsampling): the 3D-conv autoencoder, then the latent UNet with
     # prediction, interpolation and every-r-th-frame key masks and v-prediction (the lvdm-mini preset).
