@@ -102,7 +102,9 @@ def test_disk_filling_up_mid_write_leaves_no_partial_file(tmp_path):
     out = tmp_path / "out" / "big.mp4"
     out.parent.mkdir()
     result = subprocess.run([sys.executable, "-c", FULL_DISK, str(out)], capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent)})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                                             str(Path(__file__).parent.parent)])})
     assert result.returncode == 2, result.stderr
     assert "big.mp4" in result.stdout and len(result.stdout.strip().splitlines()) == 1
+    assert ".part" not in result.stdout  # the user's path, not the temporary file's
     assert list(out.parent.iterdir()) == []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vgen.errors import VgenError
-from vgen.pipelines.output import plan_outputs
+from vgen.pipelines.output import plan_outputs, write_chunks
 
 
 def test_one_video_keeps_the_given_name(tmp_path: Path) -> None:
@@ -42,8 +43,11 @@ def test_missing_folder_is_refused_before_any_work(tmp_path: Path) -> None:
 
 def test_a_trailing_slash_names_a_folder_of_videos(tmp_path: Path) -> None:
     targets = plan_outputs(str(tmp_path / "samples") + "/", [0, 1], None)
-    assert (tmp_path / "samples").is_dir()
+    assert not (tmp_path / "samples").exists()  # made when the first video is written, not before any work
+    assert all(t.new_folder == str(tmp_path / "samples") for t in targets)
     assert [Path(t.path).name for t in targets] == ["sample-s0.mp4", "sample-s1.mp4"]
     assert all(t.format == "mp4" for t in targets)
+    write_chunks(targets[0], [np.zeros((2, 16, 16, 3), np.uint8)], fps=8)
+    assert [p.name for p in (tmp_path / "samples").iterdir()] == ["sample-s0.mp4"]
     with pytest.raises(VgenError, match="does not exist"):
         plan_outputs(str(tmp_path / "nope" / "samples") + "/", [0], None)

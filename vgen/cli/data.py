@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from vgen.cli._common import emit_json, log, user_errors
-from vgen.cli.progress import ProgressReporter
+from vgen.cli._common import log
+from vgen.cli._outputs import PlainOverwriteOpt, check_json_stdout, print_json
 from vgen.cli._types import FiniteFloat
+from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
 
 app = typer.Typer(
@@ -37,11 +38,13 @@ def synth_cmd(
     fps: Annotated[float, typer.Option("--fps", parser=FiniteFloat(minimum=0.1), help="Frame rate stored in the mp4 files (at least 0.1).")] = 8.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Base seed; video i uses seed (seed, i).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    overwrite: PlainOverwriteOpt = False,
 ) -> None:
     """Write a folder of deterministic synthetic mp4 videos, laid out as class folders (UCF-like).
 
     The same options always give the same videos; video i equals item i of the synthetic training
-    source with the same kind and seed. Use the folder with [bold]vgen train --data[/bold].
+    source with the same kind and seed. Use the folder with [bold]vgen train --data[/bold]. Video files
+    that already exist are refused unless --overwrite (which replaces them and leaves other files alone).
 
     [bold]Examples[/bold]
 
@@ -49,20 +52,40 @@ def synth_cmd(
 
       vgen data synth sky/ --kind sky --num 200 --frames 32 --size 128 --json
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VgenError(f"output {str(out_dir)!r} is a file; give a folder path for the synthetic videos")
-    from vgen.data.synthetic_dataset import write_synthetic_videos
+    from vgen.data.synthetic_dataset import synthetic_video_paths, write_synthetic_videos
+    from vgen.io.atomic import os_error_message, removing_new_folders
+    from vgen.pipelines.output import refuse_existing
 
-    with user_errors(), ProgressReporter(f"synth {kind.value}", total=num) as progress:
-        paths = write_synthetic_videos(out_dir, kind.value, num=num, frames=frames, size=size, fps=fps, seed=seed,
-                                       callback=progress)
+    check_json_stdout(json_out)
+    out_dir = out_dir.expanduser()
+    _check_out_dir(out_dir)
+    planned = synthetic_video_paths(out_dir, kind.value, num)
+    if not overwrite:
+        refuse_existing([str(p) for p in planned], hint="choose another folder")
+    with ProgressReporter(f"synth {kind.value}", total=num) as progress:
+        try:
+            with removing_new_folders(sorted({p.parent for p in planned})):
+                paths = write_synthetic_videos(out_dir, kind.value, num=num, frames=frames, size=size, fps=fps,
+                                               seed=seed, callback=progress)
+        except OSError as exc:
+            raise VgenError(os_error_message(exc, Path(exc.filename or out_dir))) from None
     counts: dict[str, int] = {}
     for path in paths:
         counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
     log(f"wrote {len(paths)} videos ({frames} frames, {size}x{size}, {fps:g} fps) to {out_dir} in {progress.seconds:.1f}s")
     if json_out:
-        emit_json({
+        print_json({
             "out_dir": str(out_dir), "kind": kind.value, "num": len(paths), "frames": frames, "size": size,
             "fps": fps, "seed": seed, "classes": counts, "files": [str(p) for p in paths],
             "seconds": round(progress.seconds, 3),
         })
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """The output must be a folder or a new path whose nearest existing parent is a folder."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "" if path == out_dir else f" in {str(out_dir)!r}"
+                raise VgenError(f"output {str(path)!r}{where} is a file; give a folder path for the synthetic videos")
+            return

@@ -6,9 +6,9 @@ from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import emit_json
+from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt, print_json
 from vgen.cli.sample import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, OutputOpt, QuietOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
 )
 from vgen.errors import VgenError
@@ -32,8 +32,9 @@ def extend_cmd(
     guidance: GuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     fps: FpsOpt = None,
-    output: OutputOpt = "extended.mp4",
+    output: DerivedOutputOpt = None,
     format: FormatOpt = None,
+    overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -42,6 +43,8 @@ def extend_cmd(
 
     The output holds the input's frames (fitted to the model) followed by the new ones; --only-new keeps
     just the new ones. The input is streamed: only its last conditioning window is kept in memory.
+    Without -o, clip.mp4 becomes clip-extended.mp4 in the current folder; an existing output is
+    refused unless --overwrite.
 
     [bold]Examples[/bold]
 
@@ -57,14 +60,15 @@ def extend_cmd(
     from vgen.pipelines.continuation import clips_for
     from vgen.pipelines.extend import extend_method, extend_video
     from vgen.pipelines.model import load_model
-    from vgen.pipelines.output import plan_outputs
+    from vgen.pipelines.output import derived_output, plan_outputs
 
+    output = output if output is not None else derived_output(input, "extended", format)
     check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")
     if fps is not None and fps <= 0:
         raise VgenError(f"--fps must be positive (got {fps})")
-    (target,) = plan_outputs(output, [seed], format, stem="extended")
+    (target,) = plan_outputs(output, [seed], format, stem="extended", overwrite=overwrite)
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
@@ -81,5 +85,5 @@ def extend_cmd(
     clips = clips_for(loaded, chosen, length, first_unconditional=False)
     written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
     if json_out:
-        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
+        print_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, method=chosen, new_frames=length))

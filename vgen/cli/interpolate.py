@@ -6,9 +6,9 @@ from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import emit_json
+from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt, print_json
 from vgen.cli.sample import (
-    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, OutputOpt, QuietOpt,
+    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
 )
 from vgen.errors import VgenError
@@ -39,8 +39,9 @@ def interpolate_cmd(
     guidance: GuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     fps: FpsOpt = None,
-    output: OutputOpt = "interpolated.mp4",
+    output: DerivedOutputOpt = None,
     format: FormatOpt = None,
+    overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -49,7 +50,9 @@ def interpolate_cmd(
 
     Frames are resized (shorter side + centre crop) to the model's resolution. The given frames are
     kept exactly in the output unless --no-keep. Needs a frame-aligned model (VDM, LVDM); PVDM's
-    triplane latents cannot hold single known frames.
+    triplane latents cannot hold single known frames. Without -o, the output is named after the first
+    input (clip.mp4 -> clip-interpolated.mp4, in the current folder); an existing output is refused
+    unless --overwrite.
 
     [bold]Examples[/bold]
 
@@ -66,8 +69,9 @@ def interpolate_cmd(
     from vgen.io.video import open_video
     from vgen.pipelines.interpolate import check_between, count_windows, interpolate_frames, interpolate_method
     from vgen.pipelines.model import load_model
-    from vgen.pipelines.output import plan_outputs
+    from vgen.pipelines.output import derived_output, plan_outputs
 
+    output = output if output is not None else derived_output(inputs[0], "interpolated", format)
     check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
     images = len(inputs) > 1
     if images and factor is not None:
@@ -86,7 +90,7 @@ def interpolate_cmd(
         raise VgenError(f"--factor must be at least 2 (got {between + 1})")
     if fps is not None and fps <= 0:
         raise VgenError(f"--fps must be positive (got {fps})")
-    (target,) = plan_outputs(output, [seed], format, stem="interpolated")
+    (target,) = plan_outputs(output, [seed], format, stem="interpolated", overwrite=overwrite)
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
@@ -113,7 +117,7 @@ def interpolate_cmd(
     written = write_and_report(target, chunks, fps=out_fps, total_steps=windows * steps if windows else None,
                                what="interpolate")
     if json_out:
-        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
+        print_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, method=chosen, between=between))
 
 

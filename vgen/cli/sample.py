@@ -9,9 +9,10 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import STATE, emit_json, stderr_console
-from vgen.cli.progress import ProgressReporter
+from vgen.cli._common import STATE, stderr_console
+from vgen.cli._outputs import OverwriteOpt, check_json_stdout, print_json
 from vgen.cli._types import finite_float
+from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
 
 DEFAULT_MODEL = "pvdm-tiny-demo"
@@ -56,6 +57,7 @@ def check_common(*, steps: int, sampler: str, output: str, json_out: bool, quiet
         raise VgenError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     if json_out and output == "-":
         raise VgenError("--json needs -o to be a file: stdout already carries the video")
+    check_json_stdout(json_out)
 
 
 def settings_from(sampler: str, steps: int, eta: float, guidance: Optional[float], recon_weight: float,
@@ -116,6 +118,7 @@ def sample_cmd(
     fps: FpsOpt = None,
     output: OutputOpt = "sample.mp4",
     format: FormatOpt = None,
+    overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -123,7 +126,8 @@ def sample_cmd(
     """Generate videos from a trained model. Long videos are made and written clip by clip, in constant memory.
 
     With --num K, video i uses seed S+i and is named OUT-s{seed}.mp4 (or DIR/sample-s{seed}.mp4 for a
-    folder); `--seed S+i` alone makes the same video again.
+    folder); `--seed S+i` alone makes the same video again. Existing outputs are refused unless
+    --overwrite; -o /dev/null (or a FIFO) is streamed into, e.g. to time a run.
 
     [bold]Examples[/bold]
 
@@ -150,7 +154,7 @@ def sample_cmd(
     if fps is not None and fps <= 0:
         raise VgenError(f"--fps must be positive (got {fps})")
     seeds = [seed + i for i in range(num)]
-    targets = plan_outputs(output, seeds, format)
+    targets = plan_outputs(output, seeds, format, overwrite=overwrite)
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
@@ -169,5 +173,5 @@ def sample_cmd(
         label = f"sample s{seed_i}" if num > 1 else "sample"
         written.append(write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what=label))
     if json_out:
-        emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
+        print_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, clips=clips))

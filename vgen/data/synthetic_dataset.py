@@ -79,34 +79,42 @@ def _class_names(kind: str, num_classes: Optional[int]) -> Optional[list[str]]:
     return [f"wind_sector_{c}" for c in range(num_classes)]
 
 
+def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num: int) -> list[Path]:
+    """Where ``write_synthetic_videos`` puts each of ``num`` videos: ``out_dir/<kind>/<kind>_0000.mp4`` ...
+
+    With ``mixed`` the kinds alternate and each class folder is numbered from 0. In dataset order.
+    """
+    root = Path(out_dir).expanduser()
+    counters: dict[str, int] = {}
+    paths: list[Path] = []
+    for index in range(num):
+        generator, _, _ = synthetic_item_spec(kind, index, None)
+        number = counters.get(generator, 0)
+        counters[generator] = number + 1
+        paths.append(root / generator / f"{generator}_{number:04d}.mp4")
+    return paths
+
+
 def write_synthetic_videos(
     out_dir: str | os.PathLike[str], kind: SynthKind, *, num: int, frames: int, size: int, fps: float, seed: int = 0,
     callback: Optional[Callback] = None,
 ) -> list[Path]:
-    """Write ``num`` synthetic videos as ``out_dir/<kind>/<kind>_0000.mp4`` ... (class folders = labels).
+    """Write ``num`` synthetic videos at ``synthetic_video_paths(out_dir, kind, num)`` (class folders = labels).
 
-    Video ``i`` is item ``i`` of ``SyntheticVideoDataset(kind, num, frames, size, seed)``; with
-    ``mixed`` the kinds alternate and each folder is numbered from 0. Every file is written
-    atomically by ``VideoWriter``. Returns the paths in dataset order.
+    Video ``i`` is item ``i`` of ``SyntheticVideoDataset(kind, num, frames, size, seed)``. Folders are
+    made as needed and every file is written atomically by ``VideoWriter``, replacing one of the same
+    name. Returns the paths in dataset order.
     """
     from vgen.io.video import VideoWriter
 
     _check(kind, num, frames, None)
-    root = Path(out_dir).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    counters: dict[str, int] = {}
-    paths: list[Path] = []
-    for index in range(num):
+    paths = synthetic_video_paths(out_dir, kind, num)
+    for index, path in enumerate(paths):
         generator, _, options = synthetic_item_spec(kind, index, None)
-        number = counters.get(generator, 0)
-        counters[generator] = number + 1
-        folder = root / generator
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{generator}_{number:04d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
         video = synthetic_video(generator, [seed, index], frames, size, **options)
         with VideoWriter(path, fps=fps) as writer:
             writer.write(video)
-        paths.append(path)
         if callback is not None:
             callback(index + 1, num, {"file": path.name})
     return paths

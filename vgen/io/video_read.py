@@ -91,7 +91,9 @@ class VideoReader:
 
     def _spool_stdin(self) -> Path:
         """Copy stdin to a temporary file: MP4 needs seeking to find its index, a pipe cannot."""
-        if sys.stdin is None or sys.stdin.isatty():
+        if sys.stdin is None:
+            raise VgenError("input '-' reads a video from stdin, but stdin is closed; pipe one in: `cat clip.mp4 | vgen ... -`")
+        if sys.stdin.isatty():
             raise VgenError("input '-' reads a video from stdin, but stdin is a terminal; pipe one in: `cat clip.mp4 | vgen ... -`")
         handle = tempfile.NamedTemporaryFile(prefix="vgen-stdin-", delete=False)
         self._spool = weakref.finalize(self, _unlink, handle.name)

@@ -2,26 +2,27 @@
 
 Chunks of uint8 ``(t, H, W, 3)`` frames go to ffmpeg's stdin as they arrive, so long videos are
 written clip by clip in constant memory. Files are written to a temporary sibling and renamed into
-place only when ffmpeg succeeds; ``-`` streams to stdout instead (MP4 is then fragmented).
+place only when ffmpeg succeeds. ``-`` (stdout), a character device such as ``/dev/null`` and a FIFO
+are streams: the bytes are copied straight into them (MP4 is then fragmented), never renamed over.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-import threading
-from contextlib import ExitStack
+import tempfile
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Literal, Optional, Union
+from typing import Iterator, Literal, NoReturn, Optional, Union
 
 import numpy as np
 
 from vgen.errors import VgenError
 from vgen.io._ffmpeg import StderrTail, as_rate, exit_reason, popen
 from vgen.io.atomic import atomic_path, os_error_message
+from vgen.io.gif_timing import retime_gif
+from vgen.io.streams import StreamSink, stream_kind
 from vgen.io.video_read import list_frames
 
 Format = Literal["mp4", "gif", "frames"]
@@ -32,18 +33,25 @@ DEFAULT_CRF = 18
 
 
 def infer_format(dst: Union[str, os.PathLike[str]], format: Optional[str]) -> Format:
-    """The output format: given explicitly, or from the suffix (no suffix means a frame folder)."""
+    """The output format: given explicitly, or from the suffix.
+
+    No suffix means a folder of frames, except for a stream (a character device such as
+    ``/dev/null``, or a FIFO), which gets MP4; stdout needs the format given.
+    """
+    to_stdout = str(dst) == "-"
+    stream = None if to_stdout else stream_kind(dst)
     if format is not None:
         if format not in FORMATS:
             raise VgenError(f"unknown output format {format!r}; use one of: {', '.join(FORMATS)}")
-        if str(dst) == "-" and format == "frames":
-            raise VgenError("a folder of frames cannot be written to stdout; use --format mp4 or gif, or give a folder path")
+        if format == "frames" and (to_stdout or stream):
+            where = "stdout" if to_stdout else f"the {stream} {str(dst)!r}"
+            raise VgenError(f"a folder of frames cannot be written to {where}; use --format mp4 or gif, or give a folder path")
         return format  # type: ignore[return-value]
-    if str(dst) == "-":
+    if to_stdout:
         raise VgenError("writing to stdout needs a format; add --format mp4 or --format gif")
     suffix = Path(dst).suffix.lower()
     if not suffix:
-        return "frames"
+        return "mp4" if stream else "frames"
     if suffix not in _SUFFIXES:
         raise VgenError(f"cannot write {suffix} files; name the output .mp4 or .gif, or give a folder for PNG frames")
     return _SUFFIXES[suffix]
@@ -52,7 +60,9 @@ def infer_format(dst: Union[str, os.PathLike[str]], format: Optional[str]) -> Fo
 def _encoder_args(fmt: Format, *, to_pipe: bool, crf: int) -> list[str]:
     """ffmpeg output options for each format."""
     if fmt == "mp4":
-        moov = "frag_keyframe+empty_moov+default_base_moof" if to_pipe else "+faststart"
+        # A stream cannot be seeked back into, so MP4 is fragmented; delay_moov writes the header with the
+        # first fragment, when the encoder's start offset is known, so the first frame is at 0 s (not 2 frames in).
+        moov = "frag_keyframe+empty_moov+delay_moov+default_base_moof" if to_pipe else "+faststart"
         return ["-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=accurate_rnd+full_chroma_int,format=yuv420p",
                 "-c:v", "libx264", "-preset", "medium", "-crf", str(crf), "-pix_fmt", "yuv420p",
                 "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv",
@@ -65,12 +75,13 @@ def _encoder_args(fmt: Format, *, to_pipe: bool, crf: int) -> list[str]:
 
 
 class VideoWriter:
-    """Context manager that streams uint8 ``(t, H, W, 3)`` chunks into a video file, folder or stdout.
+    """Context manager that streams uint8 ``(t, H, W, 3)`` chunks into a video file, folder or stream.
 
     ``format`` is ``mp4``, ``gif`` or ``frames``; it is inferred from ``dst``'s suffix when omitted
     (no suffix: a folder of ``frame_000000.png`` ...) and required for ``dst="-"``. ``crf`` is the
     H.264 quality (lower is better; 18 is visually lossless). MP4 frames with odd sizes are padded
-    by one edge-replicated row/column, since yuv420p needs even dimensions.
+    by one edge-replicated row/column, since yuv420p needs even dimensions. GIF frame delays are set
+    so frame k starts at round(100·k/fps) cs (see ``vgen.io.gif_timing``).
     """
 
     def __init__(self, dst: Union[str, os.PathLike[str]], *, fps: float, format: Optional[Format] = None,
@@ -84,29 +95,39 @@ class VideoWriter:
         self.fps = fps
         self.crf = crf
         self.to_stdout = str(dst) == "-"
+        self.to_stream = self.to_stdout or stream_kind(dst) is not None
         self.label = "stdout" if self.to_stdout else repr(str(dst))
         self.frames_written = 0
         self._stack = ExitStack()
         self._target: Optional[Path] = None
+        self._sink: Optional[StreamSink] = None
         self._proc: Optional[subprocess.Popen] = None
         self._tail: Optional[StderrTail] = None
-        self._pump: Optional[threading.Thread] = None
         self._shape: Optional[tuple[int, int]] = None
         self._entered = False
 
     def __enter__(self) -> "VideoWriter":
-        if self.to_stdout and sys.stdout.isatty():
-            raise VgenError("refusing to write video data to a terminal; redirect stdout (`> out.mp4`, `| ffmpeg ...`) or use -o FILE")
-        if not self.to_stdout:
+        if self.to_stream:
+            self._sink = StreamSink.stdout() if self.to_stdout else StreamSink.open(Path(self.dst))
+            if self.format == "gif":
+                # The palette needs every frame before the first byte exists anyway: encode to a scratch
+                # file, fix its timing, then copy it into the stream.
+                self._target = self._stack.enter_context(_scratch_file(".gif"))
+        else:
             if self.format == "frames":
                 _check_frame_folder(Path(self.dst))
             self._target = self._stack.enter_context(atomic_path(self.dst, directory=self.format == "frames"))
         self._entered = True
         return self
 
+    @property
+    def _pumped(self) -> bool:
+        """Whether ffmpeg's stdout is copied into a stream as it is produced (MP4 into stdout/device/FIFO)."""
+        return self._sink is not None and self.format == "mp4"
+
     def _start(self, height: int, width: int) -> None:
         rate = as_rate(self.fps)
-        if self.to_stdout:
+        if self._pumped:
             out = "-"
         elif self.format == "frames":
             out = str(self._target / FRAME_PATTERN)
@@ -114,13 +135,12 @@ class VideoWriter:
             out = str(self._target)
         args = ["-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                 "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "-", "-an",
-                *_encoder_args(self.format, to_pipe=self.to_stdout, crf=self.crf), out]
-        self._proc = popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if self.to_stdout else subprocess.DEVNULL,
+                *_encoder_args(self.format, to_pipe=self._pumped, crf=self.crf), out]
+        self._proc = popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE if self._pumped else subprocess.DEVNULL,
                            stderr=subprocess.PIPE)
         self._tail = StderrTail(self._proc.stderr)
-        if self.to_stdout:
-            self._pump = threading.Thread(target=_copy_to_stdout, args=(self._proc.stdout,), daemon=True)
-            self._pump.start()
+        if self._pumped:
+            self._sink.start_pump(self._proc.stdout)
 
     def write(self, frames: np.ndarray) -> None:
         """Send one chunk of uint8 frames ``(t, H, W, 3)`` (or a single ``(H, W, 3)`` frame)."""
@@ -144,9 +164,15 @@ class VideoWriter:
         try:
             self._proc.stdin.write(memoryview(np.ascontiguousarray(frames)).cast("B"))
         except (BrokenPipeError, OSError):
-            code = self._proc.wait()
-            raise VgenError(f"cannot write {self.label}: {exit_reason(code, self._tail.text())}") from None
+            self._fail(self._proc.wait())
         self.frames_written += len(frames)
+
+    def _fail(self, code: int) -> NoReturn:
+        """Raise why ffmpeg stopped: a failed write into the stream first (it is what made ffmpeg stop)."""
+        if self._sink is not None:
+            self._sink.join()
+            self._sink.check()
+        raise VgenError(f"cannot write {self.label}: {exit_reason(code, self._tail.text())}")
 
     def _finish(self) -> None:
         if self._proc is None:
@@ -156,10 +182,19 @@ class VideoWriter:
         except OSError:
             pass
         code = self._proc.wait()
-        if self._pump is not None:
-            self._pump.join()
+        if self._sink is not None:
+            self._sink.join()
+            self._sink.check()
         if code != 0:
-            raise VgenError(f"cannot write {self.label}: {exit_reason(code, self._tail.text())}")
+            self._fail(code)
+        if self.format == "gif":
+            retime_gif(self._target, as_rate(self.fps))
+            if self._sink is not None:
+                with open(self._target, "rb") as gif:
+                    self._sink.copy_from(gif)
+        if self._sink is not None:
+            self._sink.close()
+            self._sink.check()
 
     def _abort(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -170,6 +205,8 @@ class VideoWriter:
                 self._proc.stdin.close()
             except OSError:
                 pass
+        if self._sink is not None:
+            self._sink.close()
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
@@ -188,16 +225,15 @@ class VideoWriter:
             raise VgenError(os_error_message(err, Path(self.dst))) from None
 
 
-def _copy_to_stdout(stream: IO[bytes]) -> None:
-    """Forward ffmpeg's output to our stdout (works whether or not stdout has a real descriptor)."""
-    out = sys.stdout.buffer
+@contextmanager
+def _scratch_file(suffix: str) -> Iterator[Path]:
+    """A temporary file in the system's temp folder, deleted afterwards."""
+    handle, name = tempfile.mkstemp(prefix="vgen-", suffix=suffix)
+    os.close(handle)
     try:
-        shutil.copyfileobj(stream, out, 1 << 16)
-        out.flush()
-    except BrokenPipeError:
-        pass
+        yield Path(name)
     finally:
-        stream.close()
+        Path(name).unlink(missing_ok=True)
 
 
 def _check_frame_folder(folder: Path) -> None:
