@@ -16,7 +16,6 @@ from math import floor
 from pathlib import Path
 from typing import Callable, Optional
 
-import numpy as np
 import pytest
 from conftest import synthetic_frames
 
