@@ -148,10 +148,11 @@ def test_a_full_stdout_is_an_error(tmp_path: Path, fmt: str) -> None:
 
 
 @needs_root
-def test_a_json_summary_to_a_full_stdout_is_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["sample", "-o", "out.mp4", "--json", "-q", *STEPS], ["models", "--json"]])
+def test_a_json_summary_to_a_full_stdout_is_an_error(tmp_path: Path, command: list[str]) -> None:
     full = make_device(tmp_path / "full", 1, 7)
     with open(full, "wb") as out:
-        res = vgen("sample", "-o", "out.mp4", "--json", "-q", *STEPS, cwd=tmp_path, stdout=out)
+        res = vgen(*command, cwd=tmp_path, stdout=out)
     assert res.returncode == 2
     assert "disk full" in one_line(res)
 

@@ -44,9 +44,20 @@ def warn(message: str) -> None:
 
 
 def emit_json(payload: dict[str, Any]) -> None:
-    """Write a one-line JSON summary to stdout (the only non-video data vgen prints)."""
-    sys.stdout.write(json.dumps(payload, separators=(",", ":"), default=str) + "\n")
-    sys.stdout.flush()
+    """Write a one-line JSON summary to stdout; a failed write (a full disk) is one error line, exit 2.
+
+    A reader that closed the pipe early (``| head``) is not an error: ``BrokenPipeError`` goes on to the
+    guard that ends such runs quietly.
+    """
+    from vgen.io.streams import stream_error_message
+
+    try:
+        sys.stdout.write(json.dumps(payload, separators=(",", ":"), default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise VgenError(stream_error_message(exc, "the --json summary to stdout")) from None
 
 
 def parse_seeds(text: str) -> list[int]:

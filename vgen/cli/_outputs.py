@@ -1,4 +1,4 @@
-"""What the commands that write user-named outputs share: ``--overwrite``, default names, the JSON summary.
+"""What the commands that write user-named outputs share: ``--overwrite``, default names, a ``--json`` check.
 
 ``sample``, ``extend``, ``interpolate`` and ``data synth`` refuse, before any work, to replace an
 output that already exists unless ``--overwrite``/``-y`` is given (stdout, ``/dev/null`` and FIFOs
@@ -8,11 +8,10 @@ are streams, not existing outputs).
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from vgen.cli._common import emit_json
 from vgen.errors import VgenError
 
 _OVERWRITE_HELP = "Replace outputs that already exist (without it they are refused before any work)."
@@ -28,14 +27,3 @@ def check_json_stdout(json_out: bool) -> None:
     if json_out and sys.stdout is None:
         raise VgenError("--json prints its summary on stdout, but stdout is closed; redirect it or drop --json")
 
-
-def print_json(payload: dict[str, Any]) -> None:
-    """Print the one-line JSON summary on stdout; a failed write (a full disk) is one error line, exit 2."""
-    from vgen.io.streams import stream_error_message
-
-    try:
-        emit_json(payload)
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise VgenError(stream_error_message(exc, "the --json summary to stdout")) from None

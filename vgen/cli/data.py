@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from vgen.cli._common import log
-from vgen.cli._outputs import PlainOverwriteOpt, check_json_stdout, print_json
+from vgen.cli._common import emit_json, log
+from vgen.cli._outputs import PlainOverwriteOpt, check_json_stdout
 from vgen.cli._types import FiniteFloat
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
@@ -74,7 +74,7 @@ def synth_cmd(
         counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
     log(f"wrote {len(paths)} videos ({frames} frames, {size}x{size}, {fps:g} fps) to {out_dir} in {progress.seconds:.1f}s")
     if json_out:
-        print_json({
+        emit_json({
             "out_dir": str(out_dir), "kind": kind.value, "num": len(paths), "frames": frames, "size": size,
             "fps": fps, "seed": seed, "classes": counts, "files": [str(p) for p in paths],
             "seconds": round(progress.seconds, 3),

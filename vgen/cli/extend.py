@@ -6,7 +6,8 @@ from typing import Annotated, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt, print_json
+from vgen.cli._common import emit_json
+from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli.sample import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
@@ -85,5 +86,5 @@ def extend_cmd(
     clips = clips_for(loaded, chosen, length, first_unconditional=False)
     written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
     if json_out:
-        print_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
+        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, method=chosen, new_frames=length))

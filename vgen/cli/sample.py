@@ -9,8 +9,8 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import STATE, stderr_console
-from vgen.cli._outputs import OverwriteOpt, check_json_stdout, print_json
+from vgen.cli._common import STATE, emit_json, stderr_console
+from vgen.cli._outputs import OverwriteOpt, check_json_stdout
 from vgen.cli._types import finite_float
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
@@ -173,5 +173,5 @@ def sample_cmd(
         label = f"sample s{seed_i}" if num > 1 else "sample"
         written.append(write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what=label))
     if json_out:
-        print_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
+        emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, clips=clips))
