@@ -16,7 +16,6 @@ from typing import Callable, Literal, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -90,9 +89,12 @@ class AttentionBlock(nn.Module):
         self.proj = zero_module(nn.Conv1d(channels, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = rearrange(self.qkv(self.norm(x)), "b c l -> b l c").chunk(3, dim=-1)
-        out = rearrange(multihead_attention(q, k, v, self.heads), "b l c -> b c l")
-        return x + self.proj(out)
+        # The 1x1 convs run as linear maps on (B, L, C) tokens so q, k and v come out with a contiguous
+        # channel axis: scaled_dot_product_attention's fused CPU kernel needs stride 1 there.
+        tokens = self.norm(x).transpose(1, 2)
+        q, k, v = F.linear(tokens, self.qkv.weight.squeeze(-1), self.qkv.bias).chunk(3, dim=-1)
+        out = F.linear(multihead_attention(q, k, v, self.heads), self.proj.weight.squeeze(-1), self.proj.bias)
+        return x + out.transpose(1, 2)
 
 
 class SpatialAttention(AttentionBlock):

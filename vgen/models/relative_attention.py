@@ -55,8 +55,12 @@ class ShawRelativeAttention(nn.Module):
         if mask is not None:
             bias = bias.masked_fill(~mask, float("-inf"))
         # Values augmented with the identity: the extra T output channels are the attention weights a_ij.
+        # q and k get T zero channels too (q·k unchanged, scale kept at 1/sqrt(d)): the fused CPU kernel
+        # needs q, k and v of one width, or SDPA falls back to its slow unfused path.
         eye = torch.eye(length, device=q.device, dtype=v.dtype).expand(*v.shape[:-1], length)
-        out = F.scaled_dot_product_attention(q, k, torch.cat([v, eye], dim=-1), attn_mask=bias)
+        q, k = (F.pad(x, (0, length)) for x in (q, k))
+        out = F.scaled_dot_product_attention(q, k, torch.cat([v, eye], dim=-1), attn_mask=bias,
+                                             scale=1 / math.sqrt(head_dim))
         out, weights = out.split([head_dim, length], dim=-1)
         # Value-side term: o_i += sum_j a_ij R_V[clip(j - i)].
         return out + torch.einsum("nhij,ijd->nhid", weights, rel_v)
