@@ -15,6 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from vgen.cli._common import emit_json, log, parse_seeds, warn
+from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
@@ -43,6 +44,7 @@ def evaluate_cmd(
     c3d_mean: Annotated[Optional[Path], typer.Option("--c3d-mean", help="Mean clip for the TGANv2 npz (mean2.npz).", rich_help_panel=PANEL_EXTRACT)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips per extractor batch.", rich_help_panel=PANEL_EXTRACT)] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=PANEL_EXTRACT)] = "auto",
+    threads: ThreadsOpt = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the scores, protocol and elapsed seconds as one JSON line on stdout (instead of the table).", rich_help_panel=PANEL_OUT)] = False,
 ) -> None:
     """Score generated videos against real ones (FVD, KVD, IS), their clip seams, or an autoencoder's reconstructions.
@@ -70,6 +72,7 @@ def evaluate_cmd(
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       sampler=sampler, steps=steps, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
                       batch_size=batch_size, device=device)
+    set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))
     if json_out:
         emit_json({"metrics": result.metrics, "protocol": result.protocol, "elapsed_s": round(result.elapsed_s, 3)})

@@ -8,6 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
+from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.cli.sample import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
@@ -37,6 +38,7 @@ def extend_cmd(
     format: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -73,6 +75,7 @@ def extend_cmd(
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
+    used_threads = model_threads(threads, loaded)
     chosen = extend_method(loaded, method)
     reader = open_video(input, fps=loaded.fps, size=loaded.resolution, fit="crop")
     length = frames or loaded.clip_frames
@@ -87,4 +90,4 @@ def extend_cmd(
     written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, method=chosen, new_frames=length))
+                          model=model, preset=loaded.config.name, threads=used_threads, method=chosen, new_frames=length))

@@ -8,6 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
+from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.cli.sample import (
     DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
@@ -44,6 +45,7 @@ def interpolate_cmd(
     format: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -95,6 +97,7 @@ def interpolate_cmd(
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
+    used_threads = model_threads(threads, loaded)
     chosen = interpolate_method(loaded, method)
     check_between(loaded, between)
     size = loaded.resolution
@@ -119,7 +122,8 @@ def interpolate_cmd(
                                what="interpolate")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, method=chosen, between=between))
+                          model=model, preset=loaded.config.name, threads=used_threads, method=chosen,
+                          between=between))
 
 
 def _first_frame(reader: object, path: str) -> "object":

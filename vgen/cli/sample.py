@@ -11,6 +11,7 @@ import typer
 
 from vgen.cli._common import STATE, emit_json, stderr_console
 from vgen.cli._outputs import OverwriteOpt, check_json_stdout
+from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.cli._types import finite_float
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
@@ -120,6 +121,7 @@ def sample_cmd(
     format: FormatOpt = None,
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
+    threads: ThreadsOpt = 0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -158,6 +160,7 @@ def sample_cmd(
 
     started = time.perf_counter()
     loaded = load_model(model, device=device)
+    used_threads = model_threads(threads, loaded)
     length = frames or loaded.clip_frames
     clips = count_clips(loaded, length, method)
     settings = settings_from(sampler, steps, eta, guidance, recon_weight, class_label)
@@ -174,4 +177,4 @@ def sample_cmd(
         written.append(write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what=label))
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, clips=clips))
+                          model=model, preset=loaded.config.name, threads=used_threads, clips=clips))

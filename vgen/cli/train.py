@@ -9,6 +9,7 @@ from typing import Annotated, Any, Iterator, Optional
 import typer
 
 from vgen.cli._common import emit_json, log, warn
+from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
 from vgen.cli._types import finite_float
 from vgen.errors import VgenError
@@ -91,6 +92,7 @@ def train_cmd(
         rich_help_panel=_OUT)] = False,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.",
                                         rich_help_panel=_SYSTEM)] = "auto",
+    threads: ThreadsOpt = 0,
     precision: Annotated[Optional[str], typer.Option(
         "--precision", help="auto (bf16 on CUDA if supported, else fp16), fp32, bf16, fp16; CPU always uses fp32.",
         rich_help_panel=_SYSTEM)] = None,
@@ -149,6 +151,7 @@ def train_cmd(
         overrides["data"] = None
     request = TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
                            batch_per_device=batch_per_device)
+    set_threads(threads)
     hooks = Hooks(log=log, warn=warn, progress=_progress)
     try:
         if dry_run:
