@@ -6,10 +6,10 @@ absolute time, only the clipped distance ``j - i`` between query frame ``i`` and
     e_ij = q_i · (k_j + R_K[clip(j - i)]) / sqrt(d)          (Shaw eq. 4)
     o_i  = sum_j softmax_j(e_ij) · (v_j + R_V[clip(j - i)])  (Shaw eq. 3)
 
-with learned tables ``R_K``, ``R_V`` of shape ``(2L + 1, d_head)`` shared by all heads. Both terms go through
-``scaled_dot_product_attention``: ``q·R_K`` becomes an additive float ``attn_mask`` (already scaled by ``1/sqrt(d)``,
-since SDPA adds the mask after its own scaling), and the attention weights needed for the ``R_V`` term are returned by
-the same SDPA call by appending a one-hot identity block to the values (``sum_j a_ij e_j = a_i``).
+with learned tables ``R_K``, ``R_V`` of shape ``(2L + 1, d_head)`` shared by all heads. The softmax is written out
+rather than run through ``scaled_dot_product_attention``: the ``R_V`` term needs the attention weights, which no fused
+kernel returns, and over a few frames the plain matmuls are about twice as fast as SDPA's unfused path (measured
+against an SDPA call with the weights recovered through an identity block appended to the values).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -50,17 +49,8 @@ class ShawRelativeAttention(nn.Module):
         index = self.relative_index(length, q.device)
         rel_k = self.rel_k[index].to(q.dtype)  # (T, T, d)
         rel_v = self.rel_v[index].to(q.dtype)
-        # Key-side term as a logits bias, scaled like SDPA's own q·k.
-        bias = torch.einsum("nhid,ijd->nhij", q, rel_k) / math.sqrt(head_dim)
+        logits = (q @ k.transpose(-1, -2) + torch.einsum("nhid,ijd->nhij", q, rel_k)) / math.sqrt(head_dim)
         if mask is not None:
-            bias = bias.masked_fill(~mask, float("-inf"))
-        # Values augmented with the identity: the extra T output channels are the attention weights a_ij.
-        # q and k get T zero channels too (q·k unchanged, scale kept at 1/sqrt(d)): the fused CPU kernel
-        # needs q, k and v of one width, or SDPA falls back to its slow unfused path.
-        eye = torch.eye(length, device=q.device, dtype=v.dtype).expand(*v.shape[:-1], length)
-        q, k = (F.pad(x, (0, length)) for x in (q, k))
-        out = F.scaled_dot_product_attention(q, k, torch.cat([v, eye], dim=-1), attn_mask=bias,
-                                             scale=1 / math.sqrt(head_dim))
-        out, weights = out.split([head_dim, length], dim=-1)
-        # Value-side term: o_i += sum_j a_ij R_V[clip(j - i)].
-        return out + torch.einsum("nhij,ijd->nhid", weights, rel_v)
+            logits = logits.masked_fill(~mask, float("-inf"))
+        weights = logits.softmax(dim=-1)
+        return weights @ v + torch.einsum("nhij,ijd->nhid", weights, rel_v)
