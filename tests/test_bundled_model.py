@@ -1,4 +1,4 @@
-"""The model bundled in the package: `vgen sample -o out.mp4` works on a fresh install."""
+"""The models bundled in the package: `vgen sample -o out.mp4` works on a fresh install."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from vgen.io import read_all
 from vgen.io.store import bundled_models_dir, list_models
+from vgen.pipelines.model import load_model
 
 
 def run_vgen(*args: str, home: Path) -> subprocess.CompletedProcess:
@@ -19,23 +20,31 @@ def run_vgen(*args: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "vgen", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_demo_model_ships_with_the_package(tmp_path, monkeypatch):
+def test_default_model_ships_with_the_package_and_validates(tmp_path, monkeypatch):
     monkeypatch.setenv("VGEN_HOME", str(tmp_path / "home"))
-    demo = bundled_models_dir() / "pvdm-tiny-demo"
-    assert {p.name for p in demo.glob("*.safetensors")} == {"autoencoder.safetensors", "unet.safetensors"}
+    folder = bundled_models_dir() / "pvdm-mini-bouncing"
+    assert {p.name for p in folder.glob("*.safetensors")} == {"autoencoder.safetensors", "unet.safetensors"}
     listed = {m.name: m for m in list_models()}
-    assert listed["pvdm-tiny-demo"].source == "bundled" and listed["pvdm-tiny-demo"].problem is None
+    entry = listed["pvdm-mini-bouncing"]
+    assert entry.source == "bundled" and entry.problem is None and entry.config.name == "pvdm-mini"
+    assert {"summary", "trained_on", "hardware", "steps", "fvd16"} <= set(entry.card)
+    load_model("pvdm-mini-bouncing", device="cpu")  # hashes and shapes verified on load
+    size = sum(p.stat().st_size for p in bundled_models_dir().rglob("*") if p.is_file())
+    assert size <= 25 * 2**20  # the package-data budget for bundled models
 
 
-def test_sample_without_model_uses_the_demo_and_is_reproducible(tmp_path):
+def test_sample_without_model_uses_the_default_and_is_reproducible(tmp_path):
     home = tmp_path / "home"  # an empty store: the default must come from the package itself
     first = run_vgen("sample", "-o", str(tmp_path / "out.mp4"), "--steps", "10", "--json", home=home)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
-    assert summary["frames"] == 8 and summary["size"] == [32, 32]
-    assert summary["model"] == "pvdm-tiny-demo" and summary["preset"] == "pvdm-tiny"
+    assert summary["frames"] == 16 and summary["size"] == [32, 32]
+    assert summary["model"] == "pvdm-mini-bouncing" and summary["preset"] == "pvdm-mini"
     video = read_all(tmp_path / "out.mp4")
-    assert video.shape == (8, 32, 32, 3)
+    assert video.shape == (16, 32, 32, 3)
+    again = run_vgen("sample", "-o", str(tmp_path / "again.mp4"), "--steps", "10", home=home)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "again.mp4").read_bytes() == (tmp_path / "out.mp4").read_bytes()  # same seed, same bytes
     # A trained model makes a structured video, not a flat field: frames have spatial contrast and motion.
     assert video.std(axis=(1, 2)).mean() > 5
     assert np.abs(np.diff(video.astype(np.int16), axis=0)).mean() > 0.5

@@ -78,7 +78,7 @@ def test_the_table_is_printed_on_stdout_and_stderr_stays_empty(tmp_path):
     assert any(line.startswith("Presets") for line in lines)
     tiny = [line for line in lines if line.split()[:1] == ["pvdm-tiny"]]
     assert len(tiny) == 1 and "AE 0.29M + UNet 0.91M" in tiny[0] and "8x32²" in tiny[0]
-    assert any(line.split()[:2] == ["pvdm-tiny-demo", "bundled"] for line in lines)
+    assert any(line.split()[:2] == ["pvdm-mini-bouncing", "bundled"] for line in lines)
 
 
 def test_counts_equal_a_full_build_and_later_listings_import_no_torch(tmp_path):

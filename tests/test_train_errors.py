@@ -125,10 +125,10 @@ def test_a_preset_name_in_the_store_is_fine_tuned_with_a_warning(tmp_path: Path,
 
 def test_a_name_shadowing_a_bundled_model_warns(tmp_path: Path, tmp_vgen_home: Path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert vgen("train", "--model", "pvdm-tiny", "--synthetic", "bouncing", "--name", "pvdm-tiny-demo",
+    assert vgen("train", "--model", "pvdm-tiny", "--synthetic", "bouncing", "--name", "pvdm-mini-bouncing",
                 "--dry-run") == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert "--name 'pvdm-tiny-demo' is also the name of a bundled model" in err and "`vgen models` lists it" in err
+    assert "--name 'pvdm-mini-bouncing' is also the name of a bundled model" in err and "`vgen models` lists it" in err
 
 
 @pytest.mark.parametrize("resume", [False, True])

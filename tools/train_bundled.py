@@ -44,7 +44,7 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
     "pvdm-mini-bouncing": (
         Stage("ae", "pvdm-mini", ("--stage", "ae", "--steps", "2500", "--lr", "2e-3", "--warmup", "200",
                                   "--batch-size", "8")),
-        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "DIFFSTEPS", "--lr", "1e-3",
+        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "1750", "--lr", "1e-3",
                                    "--warmup", "100", "--batch-size", "16", "--ema-decay", "0.999")),
     ),
     # LVDM, frame-aligned (no temporal downsampling): the 3D-conv autoencoder, then the latent UNet with

@@ -16,7 +16,7 @@ from vgen.cli._types import finite_float
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
 
-DEFAULT_MODEL = "pvdm-tiny-demo"
+DEFAULT_MODEL = "pvdm-mini-bouncing"
 
 # --------------------------------------------------------------------------- shared option types
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a store name, a bundled name or a folder.",
