@@ -238,7 +238,7 @@ def test_sample_refuses_an_existing_output_before_any_work(tmp_path: Path) -> No
     assert (tmp_path / "out.mp4").read_bytes() == b"mine"
     res = vgen("sample", "-o", "out.mp4", "-y", *STEPS, cwd=tmp_path)
     assert res.returncode == 0, res.stderr.decode()
-    assert read_all(tmp_path / "out.mp4").shape[0] == 8
+    assert read_all(tmp_path / "out.mp4").shape[0] == 16  # one clip of the bundled default model
 
 
 def test_every_output_of_num_k_is_checked_up_front(tmp_path: Path) -> None:
@@ -249,14 +249,14 @@ def test_every_output_of_num_k_is_checked_up_front(tmp_path: Path) -> None:
 
 
 def test_extend_names_its_output_after_the_input_and_never_overwrites(tmp_path: Path) -> None:
-    write_video(tmp_path / "clip.mp4", synthetic_frames(8, 32, 32), fps=8)
+    write_video(tmp_path / "clip.mp4", synthetic_frames(16, 32, 32), fps=8)  # one clip of the default model
     (tmp_path / "extended.mp4").write_bytes(b"an older result")
-    res = vgen("extend", "clip.mp4", "--frames", "8", *STEPS, cwd=tmp_path)
+    res = vgen("extend", "clip.mp4", "--frames", "16", *STEPS, cwd=tmp_path)
     assert res.returncode == 0, res.stderr.decode()
-    assert read_all(tmp_path / "clip-extended.mp4").shape[0] == 16
+    assert read_all(tmp_path / "clip-extended.mp4").shape[0] == 32
     assert (tmp_path / "extended.mp4").read_bytes() == b"an older result"
     before = (tmp_path / "clip-extended.mp4").read_bytes()
-    res = vgen("extend", "clip.mp4", "--frames", "8", "--seed", "1", *STEPS, cwd=tmp_path)
+    res = vgen("extend", "clip.mp4", "--frames", "16", "--seed", "1", *STEPS, cwd=tmp_path)
     assert res.returncode == 2 and "'clip-extended.mp4' already exists" in one_line(res)
     assert (tmp_path / "clip-extended.mp4").read_bytes() == before
 
