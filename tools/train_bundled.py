@@ -27,6 +27,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from vgen.io.store import models_dir
+
 DATA = ("--synthetic", "bouncing", "--synthetic-videos", "100000", "--seed", "0")
 
 
@@ -62,13 +64,6 @@ def stored_name(model: str, stage: Stage) -> str:
     return f"{model}--{stage.name}"
 
 
-def store_root() -> Path:
-    """The model store `vgen train` registers into (``$VGEN_HOME/models`` or the platform data folder)."""
-    from vgen.io.store import models_dir
-
-    return models_dir()
-
-
 def is_finished(run_dir: Path) -> bool:
     """A run is finished once its ``latest`` checkpoint is a stage's ``-done`` checkpoint."""
     pointer = run_dir / "checkpoints" / "latest"
@@ -97,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     for stage in RECIPES[args.model]:
         run_dir = args.runs / f"{args.model}--{stage.name}"
-        if is_finished(run_dir) and (store_root() / stored_name(args.model, stage)).is_dir():
+        if is_finished(run_dir) and (models_dir() / stored_name(args.model, stage)).is_dir():
             print(f"[{stage.name}] finished: {run_dir}", file=sys.stderr)
             continue
         cmd = command_for(args.model, stage, args.runs)
@@ -109,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{stage.name}] stopped with exit code {code}; run the same command to continue",
                   file=sys.stderr)
             return code
-    final = store_root() / stored_name(args.model, RECIPES[args.model][-1])
+    final = models_dir() / stored_name(args.model, RECIPES[args.model][-1])
     if args.install and not args.dry_run:
         target = args.install / args.model
         if target.exists():
