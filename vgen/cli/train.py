@@ -60,6 +60,9 @@ def train_cmd(
                                                 rich_help_panel=_OPT)] = None,
     warmup: Annotated[Optional[int], typer.Option("--warmup", help="Linear learning-rate warm-up steps \\[default: 0].",
                                                   rich_help_panel=_OPT)] = None,
+    lr_decay: Annotated[Optional[str], typer.Option(
+        "--lr-decay", help="After warm-up: none (constant rate) or cosine (to 0 at the stage's last step) \\[default: none].",
+        rich_help_panel=_OPT)] = None,
     grad_clip: Annotated[Optional[float], typer.Option(
         "--grad-clip", parser=finite_float, help="Clip the gradient norm to this; 0 = off \\[default: 1.0].", rich_help_panel=_OPT)] = None,
     ema_decay: Annotated[Optional[float], typer.Option(
@@ -132,7 +135,7 @@ def train_cmd(
         raise VgenError("pass either --batch-size (global) or --batch-per-device, not both")
     given: dict[str, Any] = {
         "stage": stage, "steps": steps, "batch_size": batch_size, "accumulate": accumulate, "lr": lr,
-        "warmup": warmup, "ema_decay": ema_decay, "cond_drop_prob": cond_drop_prob, "precision": precision,
+        "warmup": warmup, "lr_decay": lr_decay, "ema_decay": ema_decay, "cond_drop_prob": cond_drop_prob, "precision": precision,
         "seed": seed, "save_every": save_every, "preview_every": preview_every, "preview_steps": preview_steps,
         "max_bad_steps": max_bad_steps, "num_workers": num_workers, "gan_start": gan_start,
         "perceptual": perceptual,

@@ -36,6 +36,8 @@ class VDMConfig(ModelConfigBase):
     unet: VDMUNetConfig = Field(default_factory=VDMUNetConfig)
     image_frames: int = Field(4, ge=0, description="independent images appended per video in joint training")
     cond_drop_prob: float = Field(0.1, ge=0, le=1, description="class-label dropout for classifier-free guidance")
+    p_keys: float = Field(0.0, ge=0, le=1, description="share of training masks giving every 2nd/3rd/4th frame "
+                                                       "(what `interpolate --factor 2..4` asks); the rest keep VDM's masks")
 
 
 _VDM_DIFFUSION = DiffusionConfig(schedule="cosine", prediction="eps", loss="mse", clip_x0=1.0)
@@ -46,5 +48,13 @@ PRESETS: dict[str, VDMConfig] = {
         name="vdm-tiny", frames=8, resolution=16, fps=8, diffusion=_VDM_DIFFUSION, image_frames=2,
         unet=VDMUNetConfig(model_channels=16, channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
                            head_dim=8, max_relative_position=8, dropout=0.0),
+    ),
+    # Frame-aligned, in pixel space and sized for a 2-core CPU: the bundled interpolation model (8-frame clips,
+    # v-prediction, half of its training masks are the strided key frames `interpolate` gives it).
+    "vdm-mini": VDMConfig(
+        name="vdm-mini", frames=8, resolution=32, fps=8, image_frames=0, p_keys=0.5,
+        diffusion=_VDM_DIFFUSION.model_copy(update={"prediction": "v"}),
+        unet=VDMUNetConfig(model_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1, attention_levels=(1, 2),
+                           head_dim=16, max_relative_position=8, dropout=0.0),
     ),
 }

@@ -148,15 +148,24 @@ def pvdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Mod
     return objective
 
 
-def known_frame_mask(generators: Generators, frames: int, device: torch.device) -> Tensor:
+KEY_STRIDES = (2, 3, 4)
+
+
+def known_frame_mask(generators: Generators, frames: int, device: torch.device, *, p_keys: float = 0.0) -> Tensor:
     """VDM conditioning masks (B, 1, T, 1, 1): ½ none, ¼ first k ∈ [1, T/2] frames (prediction), ¼ both ends
-    (interpolation)."""
+    (interpolation). With ``p_keys > 0`` that share of rows instead gives every r-th frame from the first,
+    r ∈ {2, 3, 4} (the key frames of ``interpolate --factor r``); those draws come after VDM's, so
+    ``p_keys = 0`` leaves every mask and every later draw unchanged."""
     kind = uniform_per_sample(generators, device)
     k = randint_per_sample(generators, 1, max(frames // 2, 1) + 1, device)
     position = torch.arange(frames, device=device)[None]
     first_k = position < k[:, None]
     ends = (position == 0) | (position == frames - 1)
     mask = torch.where((kind < 0.75)[:, None], first_k, ends) & (kind >= 0.5)[:, None]
+    if p_keys > 0:
+        keyed = uniform_per_sample(generators, device) < p_keys
+        stride = torch.tensor(KEY_STRIDES, device=device)[randint_per_sample(generators, 0, len(KEY_STRIDES), device)]
+        mask = torch.where(keyed[:, None], position % stride[:, None] == 0, mask)
     return rearrange(mask.float(), "b t -> b 1 t 1 1")
 
 
@@ -179,7 +188,7 @@ def vdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Modu
             x0 = torch.cat([video, images], dim=2)
         mask = known = weight = None
         if conditional:
-            mask = torch.cat([known_frame_mask(generators, frames, video.device),
+            mask = torch.cat([known_frame_mask(generators, frames, video.device, p_keys=getattr(config, "p_keys", 0.0)),
                               x0.new_zeros(b, 1, image_frames, 1, 1)], dim=2)
             known, weight = x0, 1 - mask
         labels = drop_labels(batch.labels, config.num_classes, cond_drop_prob, generators)

@@ -28,6 +28,7 @@ class TrainOptions(StrictModel):
     lr: float = Field(1e-4, gt=0, description="AdamW learning rate after warm-up")
     weight_decay: float = Field(0.01, ge=0)
     warmup: int = Field(0, ge=0, description="linear learning-rate warm-up steps")
+    lr_decay: Literal["none", "cosine"] = Field("none", description="after warm-up: constant, or a half cosine to 0 at the last step")
     grad_clip: Optional[float] = Field(1.0, gt=0, description="clip the global gradient norm; None = off")
     ema_decay: float = Field(0.9999, ge=0, lt=1, description="EMA decay, warmed up as min(decay, (1+n)/(10+n))")
     cond_drop_prob: Optional[float] = Field(

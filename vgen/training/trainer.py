@@ -176,10 +176,13 @@ class _StepBatches(torch.utils.data.Sampler):
 
 
 def learning_rate(opts: TrainOptions, step: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then constant (LDM/LVDM use a constant rate)."""
-    if opts.warmup <= 0:
-        return opts.lr
-    return opts.lr * min(1.0, (step + 1) / opts.warmup)
+    """Linear warm-up over ``warmup`` steps, then constant (LDM/LVDM use a constant rate), or with
+    ``lr_decay="cosine"`` a half cosine from ``lr`` after the warm-up to 0 at the stage's last step."""
+    rate = opts.lr if opts.warmup <= 0 else opts.lr * min(1.0, (step + 1) / opts.warmup)
+    if opts.lr_decay == "cosine" and step >= opts.warmup:
+        progress = (step - opts.warmup) / max(opts.steps - opts.warmup, 1)
+        rate *= 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return rate
 
 
 class Trainer:
