@@ -45,6 +45,7 @@ def test_dry_run_prints_config_params_and_memory_and_writes_nothing(tmp_path: Pa
         (["--model", "vdm-tiny", "--synthetic", "bouncing", "--stage", "ae"], "VDM is a pixel-space model with no autoencoder"),
         (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--stage", "diffusion"], "needs a trained autoencoder"),
         (["--model", "nope", "--synthetic", "bouncing"], "nope"),
+        (["--model", "vdm-tiny", "--synthetic", "bouncing", "--lr-decay", "linear"], "invalid --lr-decay"),
         (["--model", "pvdm-tiny"], "no training data"),
         (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--batch-size", "4", "--batch-per-device", "2"], "either --batch-size"),
         (["--model", "pvdm-tiny", "--synthetic", "bouncing", "--batch-size", "5", "--accumulate", "2"], "does not split"),

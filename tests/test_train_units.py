@@ -71,6 +71,19 @@ def test_learning_rate_warmup():
     assert learning_rate(opts.model_copy(update={"warmup": 0}), 0) == 1e-3
 
 
+def test_learning_rate_cosine_decay_after_warmup():
+    """--lr-decay cosine: the warm-up is unchanged, then a half cosine reaches 0 at the stage's last step."""
+    opts = TrainOptions(lr=1e-3, warmup=4, steps=14, lr_decay="cosine", synthetic="bouncing")
+    rates = [learning_rate(opts, k) for k in range(15)]
+    assert rates[:3] == pytest.approx([2.5e-4, 5e-4, 7.5e-4])
+    assert rates[4] == pytest.approx(1e-3)  # decay starts at the rate the warm-up reached
+    assert rates[9] == pytest.approx(5e-4)  # half-way through the decay: half the rate
+    assert rates[14] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in zip(rates[4:14], rates[5:15]))  # strictly falling
+    with pytest.raises(ValueError):
+        TrainOptions(lr_decay="linear", synthetic="bouncing")
+
+
 def _fake_checkpoint(run: Path, tag: str) -> Path:
     tmp = runfolder.tmp_checkpoint_dir(run, tag)
     (tmp / "train_state.safetensors").write_bytes(b"x")
