@@ -7,12 +7,14 @@ from typing import Annotated, Callable, Iterator, Optional
 import typer
 
 from vgen.cli._common import emit_json
-from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._threads import ThreadsOpt, model_threads
-from vgen.cli.sample import (
+from vgen.cli._options import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, QuietOpt,
-    ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
+    ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
+from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
+from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._threads import ThreadsOpt, model_threads
+from vgen.cli.sample import settings_from
 from vgen.errors import VgenError
 
 

@@ -7,12 +7,13 @@ from typing import Annotated, Callable, Iterator, Optional
 import typer
 
 from vgen.cli._common import emit_json
-from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._threads import ThreadsOpt, model_threads
-from vgen.cli.sample import (
-    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, QuietOpt,
-    ReconOpt, SamplerOpt, SeedOpt, StepsOpt, check_common, settings_from, summary, write_and_report,
+from vgen.cli._options import (
+    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
+from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
+from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._threads import ThreadsOpt, model_threads
+from vgen.cli.sample import settings_from
 from vgen.errors import VgenError
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

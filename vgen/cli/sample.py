@@ -1,7 +1,4 @@
-"""``vgen sample``: videos of any length from a trained model, written clip by clip.
-
-Also home of the options and the run/report loop that ``extend`` and ``interpolate`` share.
-"""
+"""``vgen sample``: videos of any length from a trained model, written clip by clip."""
 
 from __future__ import annotations
 
@@ -9,56 +6,15 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from vgen.cli._common import STATE, emit_json, stderr_console
-from vgen.cli._outputs import OverwriteOpt, check_json_stdout
+from vgen.cli._common import emit_json
+from vgen.cli._options import (
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, OutputOpt, QuietOpt,
+    ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+)
+from vgen.cli._outputs import OverwriteOpt
+from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
-from vgen.cli._types import finite_float
-from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
-
-DEFAULT_MODEL = "pvdm-mini-bouncing"
-
-# --------------------------------------------------------------------------- shared option types
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a store name, a bundled name or a folder.",
-                                       rich_help_panel="Model")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel="Model")]
-SeedOpt = Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed; the same seed gives the same video.",
-                                      rich_help_panel="Sampling")]
-SamplerOpt = Annotated[str, typer.Option("--sampler", help="ddpm, ddim, langevin or dpm++.", rich_help_panel="Sampling")]
-StepsOpt = Annotated[int, typer.Option("--steps", help="Denoising steps per clip.", rich_help_panel="Sampling")]
-EtaOpt = Annotated[float, typer.Option("--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like).",
-                                       rich_help_panel="Sampling")]
-GuidanceOpt = Annotated[Optional[float], typer.Option(
-    "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
-    "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]
-ReconOpt = Annotated[float, typer.Option(
-    "--recon-weight", parser=finite_float, help="w_r of reconstruction guidance (VDM eq. 7); larger follows the known frames harder.",
-    rich_help_panel="Sampling")]
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output .mp4, .gif, a folder, or - for stdout.",
-                                        rich_help_panel="Output")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help="mp4, gif or frames (needed with -o -).",
-                                                  rich_help_panel="Output")]
-FpsOpt = Annotated[Optional[float], typer.Option("--fps", parser=finite_float, help="Frame rate of the output file.",
-                                                 rich_help_panel="Output")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary on stdout.",
-                                       rich_help_panel="Output")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or final line.",
-                                        rich_help_panel="Output")]
-
-
-def check_common(*, steps: int, sampler: str, output: str, json_out: bool, quiet: bool) -> None:
-    """Validate what needs no model, before anything is loaded or written."""
-    from vgen.sampling import SAMPLERS
-
-    if quiet:
-        STATE["quiet"] = True
-    if steps <= 0:
-        raise VgenError(f"--steps must be positive (got {steps})")
-    if sampler not in SAMPLERS:
-        raise VgenError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
-    if json_out and output == "-":
-        raise VgenError("--json needs -o to be a file: stdout already carries the video")
-    check_json_stdout(json_out)
 
 
 def settings_from(sampler: str, steps: int, eta: float, guidance: Optional[float], recon_weight: float,
@@ -67,34 +23,6 @@ def settings_from(sampler: str, steps: int, eta: float, guidance: Optional[float
 
     return SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
                            recon_weight=recon_weight, class_label=class_label)
-
-
-def write_and_report(target: Any, make_chunks: Callable[[Callable], Iterator], *, fps: float, total_steps: Optional[int],
-                     what: str) -> Any:
-    """Run ``make_chunks(progress_callback)`` into ``target`` under one progress bar; log the final line."""
-    from vgen.pipelines.output import write_chunks
-
-    with ProgressReporter(what, total=total_steps) as progress:
-        written = write_chunks(target, make_chunks(progress), fps=fps)
-    name = "stdout" if written.path == "-" else written.path
-    final_line(f"wrote {name}: {written.frames} frames, {written.frames / fps:.2f} s at {fps:g} fps, "
-        f"{written.width}x{written.height}, in {written.seconds:.1f} s")
-    return written
-
-
-def final_line(message: str) -> None:
-    """The closing line on stderr, never wrapped (scripts grep it), hidden by --quiet."""
-    if not STATE["quiet"]:
-        stderr_console().print(message, soft_wrap=True, markup=False)
-
-
-def summary(written: list[Any], *, fps: float, seeds: list[int], seconds: float, **extra: Any) -> dict[str, Any]:
-    first = written[0]
-    return {
-        "output": first.path if len(written) == 1 else [w.path for w in written],
-        "frames": first.frames, "fps": fps, "size": [first.width, first.height],
-        "seeds": seeds, "seconds": round(seconds, 3), **extra,
-    }
 
 
 def sample_cmd(

@@ -1,0 +1,37 @@
+"""The option types that ``sample``, ``extend`` and ``interpolate`` share, and the default model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from vgen.cli._types import finite_float
+
+DEFAULT_MODEL = "pvdm-mini-bouncing"
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a store name, a bundled name or a folder.",
+                                       rich_help_panel="Model")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel="Model")]
+SeedOpt = Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed; the same seed gives the same video.",
+                                      rich_help_panel="Sampling")]
+SamplerOpt = Annotated[str, typer.Option("--sampler", help="ddpm, ddim, langevin or dpm++.", rich_help_panel="Sampling")]
+StepsOpt = Annotated[int, typer.Option("--steps", help="Denoising steps per clip.", rich_help_panel="Sampling")]
+EtaOpt = Annotated[float, typer.Option("--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like).",
+                                       rich_help_panel="Sampling")]
+GuidanceOpt = Annotated[Optional[float], typer.Option(
+    "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
+    "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]
+ReconOpt = Annotated[float, typer.Option(
+    "--recon-weight", parser=finite_float, help="w_r of reconstruction guidance (VDM eq. 7); larger follows the known frames harder.",
+    rich_help_panel="Sampling")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output .mp4, .gif, a folder, or - for stdout.",
+                                        rich_help_panel="Output")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help="mp4, gif or frames (needed with -o -).",
+                                                  rich_help_panel="Output")]
+FpsOpt = Annotated[Optional[float], typer.Option("--fps", parser=finite_float, help="Frame rate of the output file.",
+                                                 rich_help_panel="Output")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary on stdout.",
+                                       rich_help_panel="Output")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or final line.",
+                                        rich_help_panel="Output")]

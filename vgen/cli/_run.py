@@ -1,0 +1,54 @@
+"""The run/report loop that ``sample``, ``extend`` and ``interpolate`` share: checks before any work,
+one progress bar per output, the closing line and the ``--json`` summary."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+from vgen.cli._common import STATE, stderr_console
+from vgen.cli._outputs import check_json_stdout
+from vgen.cli.progress import ProgressReporter
+from vgen.errors import VgenError
+
+
+def check_common(*, steps: int, sampler: str, output: str, json_out: bool, quiet: bool) -> None:
+    """Validate what needs no model, before anything is loaded or written."""
+    from vgen.sampling import SAMPLERS
+
+    if quiet:
+        STATE["quiet"] = True
+    if steps <= 0:
+        raise VgenError(f"--steps must be positive (got {steps})")
+    if sampler not in SAMPLERS:
+        raise VgenError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
+    if json_out and output == "-":
+        raise VgenError("--json needs -o to be a file: stdout already carries the video")
+    check_json_stdout(json_out)
+
+
+def write_and_report(target: Any, make_chunks: Callable[[Callable], Iterator], *, fps: float, total_steps: Optional[int],
+                     what: str) -> Any:
+    """Run ``make_chunks(progress_callback)`` into ``target`` under one progress bar; log the final line."""
+    from vgen.pipelines.output import write_chunks
+
+    with ProgressReporter(what, total=total_steps) as progress:
+        written = write_chunks(target, make_chunks(progress), fps=fps)
+    name = "stdout" if written.path == "-" else written.path
+    final_line(f"wrote {name}: {written.frames} frames, {written.frames / fps:.2f} s at {fps:g} fps, "
+        f"{written.width}x{written.height}, in {written.seconds:.1f} s")
+    return written
+
+
+def final_line(message: str) -> None:
+    """The closing line on stderr, never wrapped (scripts grep it), hidden by --quiet."""
+    if not STATE["quiet"]:
+        stderr_console().print(message, soft_wrap=True, markup=False)
+
+
+def summary(written: list[Any], *, fps: float, seeds: list[int], seconds: float, **extra: Any) -> dict[str, Any]:
+    first = written[0]
+    return {
+        "output": first.path if len(written) == 1 else [w.path for w in written],
+        "frames": first.frames, "fps": fps, "size": [first.width, first.height],
+        "seeds": seeds, "seconds": round(seconds, 3), **extra,
+    }
