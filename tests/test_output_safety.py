@@ -262,7 +262,7 @@ def test_extend_names_its_output_after_the_input_and_never_overwrites(tmp_path: 
 
 
 def test_default_output_names() -> None:
-    from vgen.pipelines.output import derived_output
+    from vgen.io.output import derived_output
 
     assert derived_output("videos/clip.mp4", "extended", None) == "clip-extended.mp4"
     assert derived_output("clip.mov", "interpolated", "gif") == "clip-interpolated.gif"

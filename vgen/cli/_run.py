@@ -29,7 +29,7 @@ def check_common(*, steps: int, sampler: str, output: str, json_out: bool, quiet
 def write_and_report(target: Any, make_chunks: Callable[[Callable], Iterator], *, fps: float, total_steps: Optional[int],
                      what: str) -> Any:
     """Run ``make_chunks(progress_callback)`` into ``target`` under one progress bar; log the final line."""
-    from vgen.pipelines.output import write_chunks
+    from vgen.io.output import write_chunks
 
     with ProgressReporter(what, total=total_steps) as progress:
         written = write_chunks(target, make_chunks(progress), fps=fps)

@@ -54,7 +54,7 @@ def synth_cmd(
     """
     from vgen.data.synthetic_dataset import synthetic_video_paths, write_synthetic_videos
     from vgen.io.atomic import os_error_message, removing_new_folders
-    from vgen.pipelines.output import refuse_existing
+    from vgen.io.output import refuse_existing
 
     check_json_stdout(json_out)
     out_dir = out_dir.expanduser()

@@ -65,7 +65,7 @@ def extend_cmd(
     from vgen.pipelines.continuation import clips_for
     from vgen.pipelines.extend import extend_method, extend_video
     from vgen.pipelines.model import load_model
-    from vgen.pipelines.output import derived_output, plan_outputs
+    from vgen.io.output import derived_output, plan_outputs
 
     output = output if output is not None else derived_output(input, "extended", format)
     check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)

@@ -73,7 +73,7 @@ def interpolate_cmd(
     from vgen.io.video import open_video
     from vgen.pipelines.interpolate import check_between, count_windows, interpolate_frames, interpolate_method
     from vgen.pipelines.model import load_model
-    from vgen.pipelines.output import derived_output, plan_outputs
+    from vgen.io.output import derived_output, plan_outputs
 
     output = output if output is not None else derived_output(inputs[0], "interpolated", format)
     check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)

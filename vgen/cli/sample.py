@@ -74,7 +74,7 @@ def sample_cmd(
     from vgen.pipelines.clip import class_kwargs
     from vgen.pipelines.generate import count_clips, generate_video
     from vgen.pipelines.model import load_model
-    from vgen.pipelines.output import plan_outputs
+    from vgen.io.output import plan_outputs
 
     check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:

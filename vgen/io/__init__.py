@@ -8,6 +8,8 @@ Names are imported lazily (PEP 562), so ``from vgen.io import open_video`` does 
   ``save_training_state``, ``load_training_state``, ``read_header``.
 - ``vgen.io.store``: ``resolve_model``, ``register_model``, ``list_models``, ``models_dir``.
 - ``vgen.io.atomic``: ``atomic_path``.
+- ``vgen.io.output``: where generated videos go (``plan_outputs``, ``derived_output``,
+  ``refuse_existing``) and ``write_chunks``, which streams chunks into them.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vgen.errors import VgenError
-from vgen.pipelines.output import plan_outputs, write_chunks
+from vgen.io.output import plan_outputs, write_chunks
 
 
 def test_one_video_keeps_the_given_name(tmp_path: Path) -> None:
