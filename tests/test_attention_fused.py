@@ -23,7 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 from vgen.config import preset
 from vgen.models import build_networks
 from vgen.models.layers import multihead_attention
-from vgen.models.pvdm_unet import AttentionBlock
+from vgen.families.pvdm.unet import AttentionBlock
 from vgen.models.relative_attention import ShawRelativeAttention
 from vgen.models.unet3d import image_video_mask
 

@@ -14,7 +14,8 @@ from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
 from vgen.metrics.reconstruction import psnr_per_video
 from vgen.metrics.seams import SeamReport
-from vgen.pipelines.generate import generate_video
+from vgen.pipelines.generate import sample_video
+from vgen.pipelines.settings import SamplerSettings
 from vgen.pipelines.model import load_model
 
 PVDM = "pvdm-mini-bouncing"
@@ -44,7 +45,7 @@ def test_default_model_continues_its_clips_without_a_scene_reset() -> None:
     quality"), so the ratio is large even where the seam itself shrank from 28-37 to about 12 grey levels.
     """
     model = load_model(PVDM, device="cpu")
-    video = np.concatenate(list(generate_video(model, frames=2 * model.clip_frames, seed=0, steps=20)))
+    video = np.concatenate(list(sample_video(model, SamplerSettings(steps=20), frames=2 * model.clip_frames, seed=0).chunks(None)))
     assert video.shape == (32, 32, 32, 3)
     report = SeamReport(first=model.clip_frames, every=model.clip_frames)
     report.add(video)

@@ -22,9 +22,15 @@ def test_the_window_of_each_generated_video_is_scored(monkeypatch: pytest.Monkey
         for first in range(0, frames + 7, 8):
             yield np.stack([np.full((2, 2, 3), 100 * seed + t, np.uint8) for t in range(first, first + 8)])
 
-    monkeypatch.setattr("vgen.pipelines.generate.generate_video", numbered_video)
+    from vgen.pipelines.generate import Generation
+    from vgen.pipelines.settings import SamplerSettings
+
+    def numbered_generation(model, settings, *, frames, seed):
+        return Generation("none", None, lambda callback: numbered_video(model, frames=frames, seed=seed))
+
+    monkeypatch.setattr("vgen.pipelines.generate.sample_video", numbered_generation)
     whole: list[np.ndarray] = []
-    clips = list(generated_clips(object(), [0, 1], start=5, frames=4, stride=2, sampler="ddim", steps=1,  # type: ignore[arg-type]
+    clips = list(generated_clips(object(), [0, 1], start=5, frames=4, stride=2, settings=SamplerSettings(steps=1),  # type: ignore[arg-type]
                                  observe=whole.append))
     assert asked == [(12, 0), (12, 1)]  # start + (frames - 1) * stride + 1
     assert [[int(f[0, 0, 0]) for f in clip] for clip in clips] == [[5, 7, 9, 11], [105, 107, 109, 111]]

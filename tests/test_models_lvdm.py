@@ -12,7 +12,7 @@ from vgen.errors import VgenError
 from vgen.io.checkpoint import load_into, save_network
 from vgen.models import build_networks
 from vgen.models.layers import count_parameters
-from vgen.models.lvdm import LVDMUNet
+from vgen.families.lvdm.unet import LVDMUNet
 
 LVDM_UNET_PARAMS = 550_237_828
 LVDM_AUTOENCODER_PARAMS = 19_446_759

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from vgen.config import preset
-from vgen.config.lvdm import LVDMAutoencoderConfig
+from vgen.families.lvdm.config import LVDMAutoencoderConfig
 from vgen.errors import VgenError
-from vgen.models.lvdm_autoencoder import LVDMAutoencoder, SamePadConv3d, same_padding, stage_strides
+from vgen.families.lvdm.autoencoder import LVDMAutoencoder, SamePadConv3d, same_padding, stage_strides
 
 
 def small_paper_autoencoder() -> LVDMAutoencoder:

@@ -1,4 +1,4 @@
-"""PVDM networks (vgen/models/pvdm*.py): latent layout, shapes, sizes, init, gradients, checkpoints, overfitting."""
+"""PVDM networks (vgen/families/pvdm/): latent layout, shapes, sizes, init, gradients, checkpoints, overfitting."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from vgen.errors import VgenError
 from vgen.io.checkpoint import load_into, save_network
 from vgen.models import build_networks
 from vgen.models.layers import count_parameters
-from vgen.models.pvdm import PVDMAutoencoder, PVDMUNet, join_planes, plane_sizes, split_planes
+from vgen.families.pvdm.autoencoder import PVDMAutoencoder
+from vgen.families.pvdm.planes import join_planes, plane_sizes, split_planes
+from vgen.families.pvdm.unet import PVDMUNet
 
 # Exact sizes of our networks at the paper's settings; the official code has 62.06M / 132.2M / 528.3M
 # (pvdm.md §1.4, §2.2), of which the joint 1-D attentions are 14.6M / 58.3M.

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vgen.models.pvdm_autoencoder import SpaceAttention, TimeAttention
-from vgen.models.pvdm_unet import map_planes
+from vgen.families.pvdm.autoencoder import SpaceAttention, TimeAttention
+from vgen.families.pvdm.unet import map_planes
 from vgen.models.rope import apply_rope, rope_1d, rope_axial
 
 B, S, H, W, D = 2, 6, 4, 4, 32

@@ -9,10 +9,10 @@ import torch
 from safetensors.torch import save_file
 
 from vgen.errors import VgenError
-from vgen.models.discriminators import PatchDiscriminator
+from vgen.losses.discriminators import PatchDiscriminator
 from vgen.models.layers import count_parameters
-from vgen.models.perceptual import LPIPS
-from vgen.models.pvdm_losses import AutoencoderLoss, hinge_d_loss
+from vgen.losses.perceptual import LPIPS
+from vgen.families.pvdm.losses import AutoencoderLoss, hinge_d_loss
 
 
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from vgen.config import preset
-from vgen.config.vdm import VDMUNetConfig
+from vgen.families.vdm.config import VDMUNetConfig
 from vgen.errors import VgenError
 from vgen.io.checkpoint import load_into, save_network
 from vgen.models import build_networks
 from vgen.models.layers import count_parameters
-from vgen.models.vdm import VDMUNet
+from vgen.families.vdm.unet import VDMUNet
 
 VDM_UNET_PARAMS = 291_653_763
 

@@ -1,4 +1,4 @@
-"""generate_video / extend_video / interpolate_frames on tiny untrained models (in-process, CPU)."""
+"""sample_video / extend_video / interpolate_video on tiny untrained models (in-process, CPU)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import pytest
 
 from test_pipelines_model import tiny_model
 from vgen.errors import VgenError
-from vgen.pipelines.extend import extend_video, min_input_frames
-from vgen.pipelines.generate import count_clips, generate_video
-from vgen.pipelines.interpolate import interpolate_frames
+from vgen.pipelines.generate import extend_video, interpolate_video, min_input_frames, sample_video
 from vgen.pipelines.settings import SamplerSettings
 
 STEPS = 2
@@ -24,7 +22,11 @@ def model(name: str):
 
 
 def video(name: str, frames: int, seed: int = 0, **kw) -> list[np.ndarray]:
-    return list(generate_video(model(name), frames=frames, seed=seed, steps=STEPS, **kw))
+    return list(sample_video(model(name), SamplerSettings(steps=STEPS, **kw), frames=frames, seed=seed).chunks(None))
+
+
+def count_clips(m, frames: int, method=None) -> int:
+    return sample_video(m, SamplerSettings(method=method), frames=frames).windows
 
 
 @pytest.mark.parametrize("name,method", [
@@ -46,8 +48,8 @@ def test_every_long_video_method_trims_to_the_requested_length(name: str, method
 def test_progress_counts_clips_times_steps() -> None:
     m = model("vdm-tiny")
     seen: list[tuple[int, int]] = []
-    list(generate_video(m, frames=m.clip_frames + 1, seed=0, steps=STEPS,
-                        callback=lambda done, total, info: seen.append((done, total))))
+    list(sample_video(m, FAST, frames=m.clip_frames + 1, seed=0).chunks(
+        lambda done, total, info: seen.append((done, total))))
     total = count_clips(m, m.clip_frames + 1) * STEPS
     assert seen[-1] == (total, total)
     assert [d for d, _ in seen] == list(range(1, total + 1))
@@ -78,10 +80,10 @@ def test_extend_passes_input_through_then_adds_frames(name: str) -> None:
     m = model(name)
     given = np.concatenate(video(name, m.clip_frames, seed=7))
     chunks = [given[:3], given[3:]]
-    out = np.concatenate(list(extend_video(m, chunks, frames=5, seed=0, settings=FAST)))
+    out = np.concatenate(list(extend_video(m, chunks, FAST, frames=5, seed=0).chunks(None)))
     assert out.shape[0] == m.clip_frames + 5
     assert np.array_equal(out[: m.clip_frames], given)
-    new = np.concatenate(list(extend_video(m, chunks, frames=5, seed=0, settings=FAST, only_new=True)))
+    new = np.concatenate(list(extend_video(m, chunks, FAST, frames=5, seed=0, only_new=True).chunks(None)))
     assert np.array_equal(new, out[m.clip_frames:])
 
 
@@ -92,8 +94,8 @@ def test_extend_passes_input_through_then_adds_frames(name: str) -> None:
 def test_extend_with_each_other_method(name: str, method: str) -> None:
     m = model(name)
     given = np.concatenate(video(name, m.clip_frames, seed=2))
-    out = np.concatenate(list(extend_video(m, [given], frames=m.clip_frames + 1, seed=0, settings=FAST,
-                                           method=method)))
+    out = np.concatenate(list(extend_video(m, [given], SamplerSettings(steps=STEPS, method=method),
+                                           frames=m.clip_frames + 1, seed=0).chunks(None)))
     assert out.shape[0] == 2 * m.clip_frames + 1
     assert np.array_equal(out[: m.clip_frames], given)
 
@@ -104,7 +106,7 @@ def test_extend_too_short_input_names_the_minimum_and_yields_nothing() -> None:
     short = np.zeros((need - 1, m.resolution, m.resolution, 3), np.uint8)
     produced = []
     with pytest.raises(VgenError, match=f"at least {need}"):
-        for chunk in extend_video(m, [short], frames=4, seed=0, settings=FAST):
+        for chunk in extend_video(m, [short], FAST, frames=4, seed=0).chunks(None):
             produced.append(chunk)
     assert produced == []
 
@@ -118,8 +120,8 @@ def test_interpolation_keeps_keys_exactly_and_counts_frames(name: str, method: s
     rng = np.random.default_rng(0)
     keys = rng.integers(0, 256, (5, m.resolution, m.resolution, 3), dtype=np.uint8)
     between = 2
-    out = np.concatenate(list(interpolate_frames(m, [keys[:2], keys[2:]], between=between, seed=0, settings=FAST,
-                                                 method=method)))
+    out = np.concatenate(list(interpolate_video(m, [keys[:2], keys[2:]], SamplerSettings(steps=STEPS, method=method),
+                                                between=between, seed=0).chunks(None)))
     assert out.shape[0] == (len(keys) - 1) * (between + 1) + 1
     assert np.array_equal(out[:: between + 1], keys)
 
@@ -127,17 +129,18 @@ def test_interpolation_keeps_keys_exactly_and_counts_frames(name: str, method: s
 def test_interpolation_without_keep_uses_the_model_output() -> None:
     m = model("lvdm-tiny")
     keys = np.random.default_rng(1).integers(0, 256, (2, m.resolution, m.resolution, 3), dtype=np.uint8)
-    out = np.concatenate(list(interpolate_frames(m, [keys], between=1, seed=0, settings=FAST, keep=False)))
+    out = np.concatenate(list(interpolate_video(m, [keys], FAST, between=1, seed=0, keep=False).chunks(None)))
     assert out.shape[0] == 3 and not np.array_equal(out[[0, 2]], keys)
 
 
 def test_interpolation_refusals() -> None:
     keys = np.zeros((2, 32, 32, 3), np.uint8)
     with pytest.raises(VgenError, match="cannot interpolate.*VDM or LVDM"):
-        list(interpolate_frames(model("pvdm-tiny"), [keys], between=1, seed=0, settings=FAST))
+        list(interpolate_video(model("pvdm-tiny"), [keys], FAST, between=1, seed=0).chunks(None))
     with pytest.raises(VgenError, match="span 2 frames; use --method reconstruction"):
-        list(interpolate_frames(model("lvdm-tiny"), [keys], between=1, seed=0, settings=FAST, method="mask"))
+        list(interpolate_video(model("lvdm-tiny"), [keys], SamplerSettings(steps=STEPS, method="mask"), between=1,
+                               seed=0).chunks(None))
     with pytest.raises(VgenError, match="at most 6"):
-        list(interpolate_frames(model("vdm-tiny"), [keys[:, :16, :16]], between=7, seed=0, settings=FAST))
+        list(interpolate_video(model("vdm-tiny"), [keys[:, :16, :16]], FAST, between=7, seed=0).chunks(None))
     with pytest.raises(VgenError, match="at least two key frames"):
-        list(interpolate_frames(model("vdm-tiny"), [keys[:1, :16, :16]], between=1, seed=0, settings=FAST))
+        list(interpolate_video(model("vdm-tiny"), [keys[:1, :16, :16]], FAST, between=1, seed=0).chunks(None))

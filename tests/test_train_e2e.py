@@ -45,14 +45,15 @@ def test_train_all_stages_then_sample_from_the_store(model: str, tmp_path: Path,
 
     # The stored model holds EMA weights and samples through the ordinary pipeline.
     from vgen.io.checkpoint import load_network
-    from vgen.pipelines.generate import generate_video
+    from vgen.pipelines.generate import sample_video
+    from vgen.pipelines.settings import SamplerSettings
     from vgen.pipelines.model import load_model
 
     stored = sorted(p.name for p in (tmp_vgen_home / "models" / f"my-{model}").iterdir())
     assert stored == (["unet.safetensors"] if model == "vdm-tiny" else ["autoencoder.safetensors", "unet.safetensors"])
     assert load_network(tmp_vgen_home / "models" / f"my-{model}" / "unet.safetensors")[2]["extra"]["ema"] is True
     loaded = load_model(f"my-{model}", device="cpu")
-    video = np.concatenate(list(generate_video(loaded, frames=loaded.clip_frames, seed=0, steps=2)))
+    video = np.concatenate(list(sample_video(loaded, SamplerSettings(steps=2), seed=0).chunks(None)))
     assert video.shape == (loaded.clip_frames, loaded.resolution, loaded.resolution, 3) and video.dtype == np.uint8
     if model == "lvdm-tiny":
         # Latent statistics were fitted after the autoencoder stage, not left at (1, 0).
@@ -63,7 +64,7 @@ def test_train_all_stages_then_sample_from_the_store(model: str, tmp_path: Path,
 def test_autoencoder_stage_with_perceptual_weights(tmp_path: Path, tmp_vgen_home: Path, capsys):
     from safetensors.torch import save_file
 
-    from vgen.models.perceptual import LPIPS
+    from vgen.losses.perceptual import LPIPS
 
     weights = tmp_path / "lpips.safetensors"
     save_file({k: v.contiguous() for k, v in LPIPS().state_dict().items()}, str(weights))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from vgen.config import preset
-from vgen.training.objectives import KEY_STRIDES, known_frame_mask
+from vgen.families.vdm.objectives import KEY_STRIDES, known_frame_mask
 
 
 def _generators(n: int, seed: int = 0) -> list[torch.Generator]:

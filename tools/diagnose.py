@@ -28,8 +28,8 @@ from vgen.data.synthetic_dataset import SyntheticVideoDataset
 from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
-from vgen.pipelines.clip import Known, sample_clip
-from vgen.pipelines.generate import make_generator
+from vgen.pipelines.clip import Condition, sample_clip
+from vgen.pipelines.windows import make_generator
 from vgen.pipelines.model import LoadedModel, load_model
 from vgen.pipelines.settings import SamplerSettings
 
@@ -143,7 +143,7 @@ def seam_report(model: LoadedModel, seeds: int, steps: int) -> dict[str, float]:
     firsts = []
     for seed in range(seeds):
         g = make_generator(seed)
-        latent = sample_clip(model, "none", Known(), generator=g, settings=settings)
+        latent = sample_clip(model, "none", Condition(), generator=g, settings=settings)
         firsts.append((latent, model.decode(latent), g))
     sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0}
     inside = 0.0
@@ -153,7 +153,7 @@ def seam_report(model: LoadedModel, seeds: int, steps: int) -> dict[str, float]:
         for name, cond in (("true_previous", latent), ("null", torch.zeros_like(latent)),
                            ("wrong_previous", firsts[(i + 1) % seeds][0])):
             g.set_state(state)  # the same noise for the three conditions
-            nxt = model.decode(sample_clip(model, "latent", Known(prev_latent=cond), generator=g, settings=settings))
+            nxt = model.decode(sample_clip(model, "latent", Condition(prev_latent=cond), generator=g, settings=settings))
             sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, :1]], dim=2))[0]) / seeds
     return {"inside_clip_change": inside, **{f"seam_change_{k}": v for k, v in sums.items()},
             "seeds": seeds, "steps": steps}

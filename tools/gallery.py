@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
-from vgen.pipelines.generate import generate_video
+from vgen.pipelines.generate import sample_video
+from vgen.pipelines.settings import SamplerSettings
 from vgen.pipelines.model import load_model
 
 SCALE = 2
@@ -79,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         video = ((real[i]["video"].permute(1, 2, 3, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
         rows.append(strip(video[picks]))
     for seed in range(args.rows):
-        video = np.concatenate(list(generate_video(model, frames=clip, seed=seed, steps=args.steps)))
+        video = np.concatenate(list(sample_video(model, SamplerSettings(steps=args.steps), frames=clip, seed=seed).chunks(None)))
         rows.append(strip(video[picks]))
     print(f"sampling one 128-frame video of {args.model} ...", file=sys.stderr)
-    long = np.concatenate(list(generate_video(model, frames=128, seed=0, steps=args.steps)))
+    long = np.concatenate(list(sample_video(model, SamplerSettings(steps=args.steps), frames=128, seed=0).chunks(None)))
     every = list(range(0, 128, 4))
     seams = {j for j, f in enumerate(every) if f and f % clip == 0}
     half = len(every) // 2

@@ -17,9 +17,7 @@ import torch
 
 from vgen.config import preset
 from vgen.models import build_networks
-from vgen.pipelines.extend import extend_video
-from vgen.pipelines.generate import generate_video
-from vgen.pipelines.interpolate import interpolate_frames
+from vgen.pipelines.generate import extend_video, interpolate_video, sample_video
 from vgen.pipelines.model import LoadedModel
 from vgen.pipelines.settings import SamplerSettings
 
@@ -50,24 +48,25 @@ def _sample(name: str, frames: int, method: str | None = None, sampler: str = "d
 
     def run() -> dict:
         model = tiny(name, **update)  # type: ignore[arg-type]
-        return _summary(generate_video(model, frames=frames, seed=5, sampler=sampler, steps=steps, method=method, **kw))
+        settings = SamplerSettings(sampler=sampler, steps=steps, method=method, **kw)  # type: ignore[arg-type]
+        return _summary(sample_video(model, settings, frames=frames, seed=5).chunks(None))
     return run
 
 
 def _extend(name: str, method: str, frames: int = 6, **kw: object) -> Callable[[], dict]:
     def run() -> dict:
         model = tiny(name)
-        settings = SamplerSettings(steps=3, **kw)
-        return _summary(extend_video(model, [_keys(model, model.clip_frames)], frames=frames, seed=3,
-                                     settings=settings, method=method, only_new=True))
+        settings = SamplerSettings(steps=3, method=method, **kw)  # type: ignore[arg-type]
+        return _summary(extend_video(model, [_keys(model, model.clip_frames)], settings, frames=frames, seed=3,
+                                     only_new=True).chunks(None))
     return run
 
 
 def _interpolate(name: str, method: str, between: int = 1) -> Callable[[], dict]:
     def run() -> dict:
         model = tiny(name)
-        return _summary(interpolate_frames(model, [_keys(model, 5)], between=between, seed=4,
-                                           settings=SamplerSettings(steps=3), method=method))
+        return _summary(interpolate_video(model, [_keys(model, 5)], SamplerSettings(steps=3, method=method),
+                                          between=between, seed=4).chunks(None))
     return run
 
 
@@ -76,13 +75,13 @@ def _objective(name: str, stage: str, **update: object) -> Callable[[], dict]:
     def run() -> dict:
         from vgen.diffusion.schedules import schedule_from_config
         from vgen.training.options import TrainOptions
-        from vgen.training.stages import clip_frames, make_plan
+        from vgen.training.stages import clip_frames, stage_plan
         from vgen.training.trainer import Batch
 
         model = tiny(name, **update)
         networks = model.networks
         opts = TrainOptions(synthetic="bouncing", seed=11)
-        plan = make_plan(stage, model.config, networks, opts, schedule_from_config(model.config.diffusion),
+        plan = stage_plan(stage, model.config, networks, opts, schedule_from_config(model.config.diffusion),
                          torch.device("cpu"), lambda _: None)
         g = torch.Generator().manual_seed(21)
         frames = clip_frames(model.config, stage)

@@ -17,8 +17,9 @@ SeedOpt = Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed; 
                                       rich_help_panel="Sampling")]
 SamplerOpt = Annotated[str, typer.Option("--sampler", help="ddpm, ddim, langevin or dpm++.", rich_help_panel="Sampling")]
 StepsOpt = Annotated[int, typer.Option("--steps", help="Denoising steps per clip.", rich_help_panel="Sampling")]
-EtaOpt = Annotated[float, typer.Option("--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like).",
-                                       rich_help_panel="Sampling")]
+EtaOpt = Annotated[Optional[float], typer.Option(
+    "--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like); a DDIM knob, refused with "
+    "other samplers \\[default: 0].", rich_help_panel="Sampling")]
 GuidanceOpt = Annotated[Optional[float], typer.Option(
     "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
     "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]

@@ -3,7 +3,7 @@ one progress bar per output, the closing line and the ``--json`` summary."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 from vgen.cli._common import STATE, stderr_console
 from vgen.cli._outputs import check_json_stdout
@@ -11,31 +11,26 @@ from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
 
 
-def check_common(*, steps: int, sampler: str, output: str, json_out: bool, quiet: bool) -> None:
-    """Validate what needs no model, before anything is loaded or written."""
-    from vgen.sampling import SAMPLERS
-
+def check_common(*, output: str, json_out: bool, quiet: bool) -> None:
+    """Validate the output options, before anything is loaded or written (the sampling options are validated
+    by ``SamplerSettings`` itself)."""
     if quiet:
         STATE["quiet"] = True
-    if steps <= 0:
-        raise VgenError(f"--steps must be positive (got {steps})")
-    if sampler not in SAMPLERS:
-        raise VgenError(f"unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}")
     if json_out and output == "-":
         raise VgenError("--json needs -o to be a file: stdout already carries the video")
     check_json_stdout(json_out)
 
 
-def write_and_report(target: Any, make_chunks: Callable[[Callable], Iterator], *, fps: float, total_steps: Optional[int],
-                     what: str) -> Any:
-    """Run ``make_chunks(progress_callback)`` into ``target`` under one progress bar; log the final line."""
+def write_and_report(target: Any, generation: Any, *, steps: int, fps: float, what: str) -> Any:
+    """Make ``generation`` into ``target`` under one progress bar (windows × steps); log the final line."""
     from vgen.io.output import write_chunks
 
-    with ProgressReporter(what, total=total_steps) as progress:
-        written = write_chunks(target, make_chunks(progress), fps=fps)
+    total = generation.windows * steps if generation.windows else None
+    with ProgressReporter(what, total=total) as progress:
+        written = write_chunks(target, generation.chunks(progress), fps=fps)
     name = "stdout" if written.path == "-" else written.path
     final_line(f"wrote {name}: {written.frames} frames, {written.frames / fps:.2f} s at {fps:g} fps, "
-        f"{written.width}x{written.height}, in {written.seconds:.1f} s")
+               f"{written.width}x{written.height}, in {written.seconds:.1f} s")
     return written
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -14,8 +14,8 @@ from vgen.cli._options import (
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
-from vgen.cli.sample import settings_from
 from vgen.errors import VgenError
+from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
 
 
 def extend_cmd(
@@ -30,9 +30,9 @@ def extend_cmd(
     only_new: Annotated[bool, typer.Option("--only-new", help="Write only the generated frames.",
                                            rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = "ddim",
-    steps: StepsOpt = 50,
-    eta: EtaOpt = 0.0,
+    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    steps: StepsOpt = DEFAULT_STEPS,
+    eta: EtaOpt = None,
     guidance: GuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     fps: FpsOpt = None,
@@ -61,14 +61,15 @@ def extend_cmd(
     """
     import time
 
-    from vgen.io.video import open_video
-    from vgen.pipelines.continuation import clips_for
-    from vgen.pipelines.extend import extend_method, extend_video
-    from vgen.pipelines.model import load_model
     from vgen.io.output import derived_output, plan_outputs
+    from vgen.io.video import open_video
+    from vgen.pipelines.generate import extend_video
+    from vgen.pipelines.model import load_model
 
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
+                               recon_weight=recon_weight, method=method)
     output = output if output is not None else derived_output(input, "extended", format)
-    check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
+    check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")
     if fps is not None and fps <= 0:
@@ -78,18 +79,11 @@ def extend_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
-    chosen = extend_method(loaded, method)
     reader = open_video(input, fps=loaded.fps, size=loaded.resolution, fit="crop")
-    length = frames or loaded.clip_frames
-    settings = settings_from(sampler, steps, eta, guidance, recon_weight)
-
-    def chunks(callback: Callable) -> Iterator:
-        return extend_video(loaded, reader.chunks(loaded.clip_frames), frames=length, seed=seed, settings=settings,
-                            method=chosen, only_new=only_new, callback=callback)
-
+    job = extend_video(loaded, reader.chunks(loaded.clip_frames), settings, frames=frames, seed=seed, only_new=only_new)
     out_fps = fps or float(loaded.fps)
-    clips = clips_for(loaded, chosen, length, first_unconditional=False)
-    written = write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what="extend")
+    written = write_and_report(target, job, steps=steps, fps=out_fps, what="extend")
     if json_out:
-        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, threads=used_threads, method=chosen, new_frames=length))
+        emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
+                          preset=loaded.config.name, threads=used_threads, method=job.method,
+                          new_frames=frames or loaded.clip_frames))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,11 +13,8 @@ from vgen.cli._options import (
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
-from vgen.cli.sample import settings_from
 from vgen.errors import VgenError
-
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
+from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
 
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
@@ -36,9 +33,9 @@ def interpolate_cmd(
     no_keep: Annotated[bool, typer.Option("--no-keep", help="Keep the model's decode of the given frames instead of "
                                           "pasting the originals back.", rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = "ddim",
-    steps: StepsOpt = 50,
-    eta: EtaOpt = 0.0,
+    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    steps: StepsOpt = DEFAULT_STEPS,
+    eta: EtaOpt = None,
     guidance: GuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     fps: FpsOpt = None,
@@ -68,30 +65,16 @@ def interpolate_cmd(
     """
     import time
 
-    import numpy as np
-
-    from vgen.io.video import open_video
-    from vgen.pipelines.interpolate import check_between, count_windows, interpolate_frames, interpolate_method
-    from vgen.pipelines.model import load_model
     from vgen.io.output import derived_output, plan_outputs
+    from vgen.pipelines.generate import interpolate_video
+    from vgen.pipelines.keys import in_betweens, open_keys
+    from vgen.pipelines.model import load_model
 
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
+                               recon_weight=recon_weight, method=method)
     output = output if output is not None else derived_output(inputs[0], "interpolated", format)
-    check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
-    images = len(inputs) > 1
-    if images and factor is not None:
-        raise VgenError("--factor is for one video input; with key images use --frames N")
-    if not images and frames is not None:
-        raise VgenError("--frames is for key images; with one video use --factor k")
-    if images and any(p == "-" for p in inputs):
-        raise VgenError("stdin (-) can only be the single video input")
-    if images and any(not p.lower().endswith(_IMAGE_SUFFIXES) for p in inputs):
-        raise VgenError("give one video, or two or more key images (.png/.jpg); "
-                        f"got {len(inputs)} inputs that are not all images")
-    between = (frames if frames is not None else 1) if images else (factor if factor is not None else 2) - 1
-    if images and between <= 0:
-        raise VgenError(f"--frames must be positive (got {between})")
-    if not images and between <= 0:
-        raise VgenError(f"--factor must be at least 2 (got {between + 1})")
+    check_common(output=output, json_out=json_out, quiet=quiet)
+    between = in_betweens(inputs, factor=factor, frames=frames)
     if fps is not None and fps <= 0:
         raise VgenError(f"--fps must be positive (got {fps})")
     (target,) = plan_outputs(output, [seed], format, stem="interpolated", overwrite=overwrite)
@@ -99,36 +82,12 @@ def interpolate_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
-    chosen = interpolate_method(loaded, method)
-    check_between(loaded, between)
-    size = loaded.resolution
-    if images:
-        keys = [_first_frame(open_video(path, size=size, fit="crop"), path) for path in inputs]
-        key_chunks: Iterator = iter([np.stack(keys)])
-        total_keys: Optional[int] = len(keys)
-        out_fps = fps or float(loaded.fps)
-    else:
-        reader = open_video(inputs[0], size=size, fit="crop")
-        key_chunks = reader.chunks(loaded.clip_frames)
-        total_keys = reader.num_frames
-        out_fps = fps or float(reader.fps) * (between + 1)
-    settings = settings_from(sampler, steps, eta, guidance, recon_weight)
-
-    def chunks(callback: Callable) -> Iterator:
-        return interpolate_frames(loaded, key_chunks, between=between, seed=seed, settings=settings, method=chosen,
-                                  keep=not no_keep, total_keys=total_keys, callback=callback)
-
-    windows = count_windows(loaded, total_keys, between) if total_keys and total_keys >= 2 else None
-    written = write_and_report(target, chunks, fps=out_fps, total_steps=windows * steps if windows else None,
-                               what="interpolate")
+    keys = open_keys(inputs, size=loaded.resolution, chunk=loaded.clip_frames)
+    job = interpolate_video(loaded, keys.chunks, settings, between=between, seed=seed, keep=not no_keep,
+                            total_keys=keys.total)
+    out_fps = fps or (keys.fps * (between + 1) if keys.fps else float(loaded.fps))
+    written = write_and_report(target, job, steps=steps, fps=out_fps, what="interpolate")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, threads=used_threads, method=chosen,
+                          model=model, preset=loaded.config.name, threads=used_threads, method=job.method,
                           between=between))
-
-
-def _first_frame(reader: object, path: str) -> "object":
-    """The first frame of a key image (or of a video given as a key)."""
-    for chunk in reader.chunks(1):  # type: ignore[attr-defined]
-        return chunk[0]
-    raise VgenError(f"{path}: holds no frame; give a PNG or JPG image")

@@ -16,7 +16,7 @@ from vgen.cli._common import emit_json
 def _preset_rows() -> list[dict[str, Any]]:
     from vgen.cli._param_counts import parameter_counts
     from vgen.config import PRESETS
-    from vgen.pipelines.capabilities import capabilities
+    from vgen.families import capabilities
 
     counts = parameter_counts(PRESETS)
     rows = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,14 +15,7 @@ from vgen.cli._outputs import OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-
-
-def settings_from(sampler: str, steps: int, eta: float, guidance: Optional[float], recon_weight: float,
-                  class_label: Optional[int] = None) -> Any:
-    from vgen.pipelines.settings import SamplerSettings
-
-    return SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                           recon_weight=recon_weight, class_label=class_label)
+from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
 
 
 def sample_cmd(
@@ -33,9 +26,9 @@ def sample_cmd(
     num: Annotated[int, typer.Option("--num", "-k", help="Number of videos; video i uses seed S+i.",
                                      rich_help_panel="Sampling")] = 1,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = "ddim",
-    steps: StepsOpt = 50,
-    eta: EtaOpt = 0.0,
+    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    steps: StepsOpt = DEFAULT_STEPS,
+    eta: EtaOpt = None,
     guidance: GuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     class_label: Annotated[Optional[int], typer.Option("--class", help="Class label (class-conditional models).",
@@ -71,12 +64,13 @@ def sample_cmd(
     """
     import time
 
-    from vgen.pipelines.clip import class_kwargs
-    from vgen.pipelines.generate import count_clips, generate_video
-    from vgen.pipelines.model import load_model
     from vgen.io.output import plan_outputs
+    from vgen.pipelines.generate import sample_video
+    from vgen.pipelines.model import load_model
 
-    check_common(steps=steps, sampler=sampler, output=output, json_out=json_out, quiet=quiet)
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
+                               recon_weight=recon_weight, class_label=class_label, method=method)
+    check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")
     if num <= 0:
@@ -89,20 +83,10 @@ def sample_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
-    length = frames or loaded.clip_frames
-    clips = count_clips(loaded, length, method)
-    settings = settings_from(sampler, steps, eta, guidance, recon_weight, class_label)
-    class_kwargs(loaded, settings)
+    jobs = [sample_video(loaded, settings, frames=frames, seed=s) for s in seeds]  # validated before any output
     out_fps = fps or float(loaded.fps)
-    written = []
-    for seed_i, target in zip(seeds, targets):
-        def chunks(callback: Callable, seed_i: int = seed_i) -> Iterator:
-            return generate_video(loaded, frames=length, seed=seed_i, sampler=settings.sampler, steps=steps, eta=eta,
-                                  guidance=guidance, class_label=class_label, method=method,
-                                  recon_weight=recon_weight, callback=callback)
-
-        label = f"sample s{seed_i}" if num > 1 else "sample"
-        written.append(write_and_report(target, chunks, fps=out_fps, total_steps=clips * steps, what=label))
+    written = [write_and_report(target, job, steps=steps, fps=out_fps, what=f"sample s{s}" if num > 1 else "sample")
+               for s, target, job in zip(seeds, targets, jobs)]
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, threads=used_threads, clips=clips))
+                          model=model, preset=loaded.config.name, threads=used_threads, clips=jobs[0].windows))

@@ -1,6 +1,6 @@
 """The fake set of ``vgen evaluate --model``: one video per seed from the model, and the window scored.
 
-Each seed gives a video of ``start + span`` frames from :func:`vgen.pipelines.generate.generate_video`
+Each seed gives a video of ``start + span`` frames from :func:`vgen.pipelines.generate.sample_video`
 (the same frames ``vgen sample`` makes for that seed); the scored clip is frames ``start`` to
 ``start + span - 1``, every ``stride``-th.
 """
@@ -15,20 +15,22 @@ from vgen.errors import VgenError
 
 if TYPE_CHECKING:
     from vgen.pipelines.model import LoadedModel
+    from vgen.pipelines.settings import SamplerSettings
 
 
-def generated_clips(model: "LoadedModel", seeds: list[int], *, start: int, frames: int, stride: int, sampler: str,
-                    steps: int, observe: Callable[[np.ndarray], None] | None = None) -> Iterator[np.ndarray]:
+def generated_clips(model: "LoadedModel", seeds: list[int], *, start: int, frames: int, stride: int,
+                    settings: "SamplerSettings", observe: Callable[[np.ndarray], None] | None = None
+                    ) -> Iterator[np.ndarray]:
     """For each seed, the uint8 clip ``video[start : start + span : stride]`` of a freshly generated video.
 
     ``span = (frames - 1) * stride + 1``; ``observe`` sees each whole generated video.
     """
-    from vgen.pipelines.generate import generate_video
+    from vgen.pipelines import generate
 
     span = (frames - 1) * stride + 1
     for seed in seeds:
         chunks, got = [], 0
-        for chunk in generate_video(model, frames=start + span, seed=seed, sampler=sampler, steps=steps):
+        for chunk in generate.sample_video(model, settings, frames=start + span, seed=seed).chunks(None):
             chunks.append(chunk)
             got += len(chunk)
             if got >= start + span:
@@ -40,16 +42,16 @@ def generated_clips(model: "LoadedModel", seeds: list[int], *, start: int, frame
 
 
 def generation_boundaries(model: "LoadedModel", frames: int) -> tuple[int, int]:
-    """Where ``generate_video`` starts new clips in a ``frames``-long video: (first boundary, then every).
+    """Where ``sample_video`` starts new clips in a ``frames``-long video: (first boundary, then every).
 
     The first clip has the model's clip length; each later one adds the frames its method makes new
     (a whole clip for PVDM's latent conditioning, fewer when clips overlap on known frames).
     """
-    from vgen.pipelines.continuation import new_frames_per_clip
     from vgen.pipelines.generate import long_video_method
+    from vgen.pipelines.windows import new_frames_per_window
 
     method = long_video_method(model, None, frames)
     if method == "hierarchical":
         raise VgenError(f"{model.config.name} makes long videos hierarchically (keyframes, then in-betweens), "
                         "which has no fixed clip boundaries; pass --seam-every N")
-    return model.clip_frames, new_frames_per_clip(model, method)
+    return model.clip_frames, new_frames_per_window(model, method)

@@ -174,7 +174,7 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         from vgen.pipelines.model import load_model
 
         loaded = load_model(r.model, device=str(device))
-    if r.reconstruct is not None and loaded is not None and loaded.family != "vdm" and r.frames not in (None, loaded.clip_frames):
+    if r.reconstruct is not None and loaded is not None and "autoencoder" in loaded.networks and r.frames not in (None, loaded.clip_frames):
         raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
                         f"drop --frames or use --frames {loaded.clip_frames}")
     frames = r.frames or (loaded.clip_frames if r.reconstruct is not None and loaded is not None else DEFAULT_FRAMES)
@@ -296,9 +296,11 @@ def _scores(run: _Run) -> Result:
     if run.model is not None:
         assert gen_seeds is not None
         from vgen.metrics.generated import generated_clips
+        from vgen.pipelines.settings import SamplerSettings
 
         clips: Iterable[np.ndarray] = generated_clips(run.model, gen_seeds, start=r.start or 0, frames=run.frames,
-                                                      stride=r.stride, sampler=r.sampler, steps=r.steps, observe=observe)
+                                                      stride=r.stride, settings=SamplerSettings(sampler=r.sampler, steps=r.steps),
+                                                      observe=observe)
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
                                   "sampler": r.sampler, "steps": r.steps, "ema": run.model.ema}

@@ -1,9 +1,7 @@
-"""Networks only: no sampling and no I/O.
+"""Shared network building blocks: the factorised space-time UNet, attention, embeddings, RoPE.
 
-``build_networks(config)`` returns the named networks of a model family:
-- PVDM: ``{"autoencoder": PVDMAutoencoder, "unet": PVDMUNet}``
-- VDM:  ``{"unet": VDMUNet}`` (pixel space, no autoencoder)
-- LVDM: ``{"autoencoder": LVDMAutoencoder, "unet": LVDMUNet}`` (one UNet serves prediction and interpolation)
+Each family's own networks live in its folder (``vgen.families.<family>``); ``build_networks(config)``
+returns the named networks of any registered family (``"unet"``, plus ``"autoencoder"`` for latent models).
 """
 
 from __future__ import annotations
@@ -14,13 +12,6 @@ from vgen.config.base import ModelConfigBase
 
 
 def build_networks(config: ModelConfigBase) -> dict[str, nn.Module]:
-    family = getattr(config, "family")
-    if family == "pvdm":
-        from vgen.models.pvdm import build
-    elif family == "vdm":
-        from vgen.models.vdm import build
-    elif family == "lvdm":
-        from vgen.models.lvdm import build
-    else:  # pragma: no cover - the config union admits only the three families
-        raise ValueError(f"unknown model family {family!r}")
-    return build(config)
+    from vgen.families import family_of
+
+    return family_of(config).build_networks(config)

@@ -1,11 +1,11 @@
-"""Generation pipelines: model + sampler + guidance + video I/O, streamed clip by clip.
+"""Generation pipelines: model + sampler + guidance + video I/O, streamed window by window.
 
 - ``load_model(spec, device="auto") -> LoadedModel`` (``model.py``)
-- ``generate_video(model, frames=, seed=, ...)`` -> uint8 chunks (``generate.py``; long videos in
-  ``continuation.py`` and ``hierarchical.py``)
-- ``extend_video`` (``extend.py``), ``interpolate_frames`` (``interpolate.py``)
+- ``SamplerSettings`` (``settings.py``): every generation knob, validated once
+- ``sample_video``, ``extend_video``, ``interpolate_video`` (``generate.py``) -> a ``Generation``
+- the one window loop and its plans (``windows.py``), one clip's denoising (``clip.py``)
 
-Attributes load lazily so that ``vgen.pipelines.capabilities`` stays importable without torch.
+Attributes load lazily so that ``vgen.pipelines.settings`` stays importable without torch.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "LoadedModel": "model", "load_model": "model", "generate_video": "generate", "extend_video": "extend",
-    "interpolate_frames": "interpolate", "SamplerSettings": "settings",
+    "LoadedModel": "model", "load_model": "model", "SamplerSettings": "settings", "Generation": "generate",
+    "sample_video": "generate", "extend_video": "generate", "interpolate_video": "generate",
 }
 
 

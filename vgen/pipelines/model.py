@@ -1,7 +1,8 @@
 """A trained model ready to sample: config + networks on a device, with ``encode``/``decode``.
 
-``LoadedModel`` hides the family differences the pipelines should not care about: VDM works in pixel
-space (``encode``/``decode`` are the identity), PVDM and LVDM go through their autoencoders. It can
+``LoadedModel`` holds a model's config, networks and family (``vgen.families``): ``encode``/``decode`` and
+the latent shape come from the family (VDM works in pixel space, PVDM and LVDM go through their
+autoencoders), so the pipelines never ask which family they hold. It can
 be built from in-memory networks (training previews) or loaded from a model directory with
 ``load_model``.
 """
@@ -17,7 +18,7 @@ from torch import nn
 from vgen.config.base import ModelConfigBase
 from vgen.devices import autocast, pick_device
 from vgen.errors import VgenError
-from vgen.pipelines.capabilities import Capabilities, capabilities
+from vgen.families import Capabilities, capabilities, family_of
 
 
 class LoadedModel:
@@ -29,15 +30,12 @@ class LoadedModel:
 
     def __init__(self, config: ModelConfigBase, networks: dict[str, nn.Module], device: torch.device | str) -> None:
         self.config = config
+        self.family = family_of(config)
         self.device = torch.device(device)
         self.ema: bool | None = None  # whether the diffusion weights are an EMA (None: unknown / in-memory)
         self.networks = {role: net.to(self.device).eval() for role, net in networks.items()}
         for net in self.networks.values():
             net.requires_grad_(False)
-
-    @property
-    def family(self) -> str:
-        return getattr(self.config, "family")
 
     @property
     def clip_frames(self) -> int:
@@ -63,39 +61,26 @@ class LoadedModel:
 
     @property
     def frame_stride(self) -> int | None:
-        """Video frames per latent frame: 1 for VDM, the temporal factor for LVDM, None for PVDM (not aligned)."""
-        if self.family == "vdm":
-            return 1
-        if self.family == "lvdm":
-            return self.config.autoencoder.downsample[0]
-        return None
+        """Video frames per latent frame (1 for VDM, the temporal factor for LVDM); None when latents are not
+        frame-aligned (PVDM)."""
+        return self.family.frame_stride(self.config)
 
     def autocast(self) -> AbstractContextManager:
         """Mixed precision on CUDA, fp32 elsewhere."""
         return autocast(self.device)
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
-        """Video (B, 3, T, H, W) -> the latent the UNet diffuses (the video itself for VDM)."""
-        if self.family == "vdm":
-            return video
-        with self.autocast():
-            return self.networks["autoencoder"].encode(video).float()
+        """Video (B, 3, T, H, W) -> the latent the UNet diffuses (the video itself in pixel space)."""
+        return self.family.encode(self, video)
 
     def decode(self, latent: torch.Tensor, clamp: bool = True) -> torch.Tensor:
         """Latent -> video (B, 3, T, H, W), clamped to [-1, 1] unless ``clamp`` is off (for gradients)."""
-        if self.family == "vdm":
-            video = latent
-        else:
-            with self.autocast():
-                video = self.networks["autoencoder"].decode(latent).float()
+        video = self.family.decode(self, latent)
         return video.clamp(-1, 1) if clamp else video
 
     def latent_shape(self, frames: int | None = None) -> tuple[int, ...]:
         """Shape (without batch) of the latent of a clip of ``frames`` (default: one model clip)."""
-        shape = (3, frames or self.clip_frames, self.resolution, self.resolution)
-        if self.family == "vdm":
-            return shape
-        return tuple(self.networks["autoencoder"].latent_shape((1, *shape))[1:])
+        return self.family.latent_shape(self, frames or self.clip_frames)
 
 
 def check_model_dir(config: ModelConfigBase, directory: Path) -> None:

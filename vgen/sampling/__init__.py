@@ -20,7 +20,8 @@ from vgen.sampling.ddim import ddim_invert, sample_ddim
 from vgen.sampling.ddpm import sample_ddpm
 from vgen.sampling.dpm_solver import sample_dpmpp_2m
 from vgen.sampling.langevin import sample_langevin
-from vgen.sampling.noise import Callback, randn_per_sample, seeded_generators
+from vgen.sampling.noise import randn_per_sample, seeded_generators
+from vgen.sampling.steps import Callback
 
 SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
 

@@ -16,7 +16,8 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn, Prediction
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import Callback, check_generators, randn_per_sample, report, step_pairs
+from vgen.sampling.noise import check_generators, randn_per_sample
+from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def ddim_step(pred: Prediction, alpha_bar: float, alpha_bar_prev: float, eta: float,

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn, Prediction
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import Callback, check_generators, randn_per_sample, report, step_pairs
+from vgen.sampling.noise import check_generators, randn_per_sample
+from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_prev: int,

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import Callback, check_generators, report, step_pairs
+from vgen.sampling.noise import check_generators
+from vgen.sampling.steps import Callback, report, step_pairs
 
 
 @torch.no_grad()

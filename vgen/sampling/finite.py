@@ -17,7 +17,7 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import RawFn
 from vgen.errors import VgenError
-from vgen.sampling.noise import Callback
+from vgen.sampling.steps import Callback
 
 
 class FiniteGuard:

@@ -25,7 +25,8 @@ from torch import Tensor
 from vgen.diffusion.parameterisation import DenoiserFn
 from vgen.diffusion.schedules import Schedule, Spacing
 from vgen.sampling.ddpm import ancestral_step
-from vgen.sampling.noise import Callback, check_generators, randn_per_sample, report, step_pairs
+from vgen.sampling.noise import check_generators, randn_per_sample
+from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def langevin_correct(denoiser: DenoiserFn, z_s: Tensor, schedule: Schedule, s: int, delta: float,

@@ -1,4 +1,4 @@
-"""Per-sample randomness and the small pieces every sampler loop shares.
+"""Per-sample randomness.
 
 Each sample of a batch owns one ``torch.Generator``; noise is drawn per sample and stacked, so
 sample i of a batch run is reproducible alone with the same generator (EDM's StackedRandomGenerator).
@@ -6,14 +6,10 @@ sample i of a batch run is reproducible alone with the same generator (EDM's Sta
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
-
-from vgen.diffusion.schedules import Schedule, Spacing
-
-Callback = Callable[[int, int, dict], None]
 
 
 def check_generators(generators: Sequence[torch.Generator], batch: int) -> None:
@@ -32,15 +28,3 @@ def randn_per_sample(like: Tensor, generators: Sequence[torch.Generator]) -> Ten
 def seeded_generators(seeds: Sequence[int], device: str | torch.device = "cpu") -> list[torch.Generator]:
     """One generator per seed (the usual way to build ``generators`` from a seed list)."""
     return [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
-
-
-def step_pairs(schedule: Schedule, steps: int, spacing: Spacing) -> list[tuple[int, int]]:
-    """Consecutive (t, t_prev) pairs of the descending grid, ending with (t_last, −1) = clean data."""
-    grid = schedule.timesteps(steps, spacing)
-    return list(zip(grid, grid[1:] + [-1]))
-
-
-def report(callback: Optional[Callback], done: int, total: int, **info: object) -> None:
-    """Forward progress to the caller's ``callback(done, total, info)`` if there is one."""
-    if callback is not None:
-        callback(done, total, info)

@@ -31,7 +31,7 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Plan:
+class IndexPlan:
     """Windows in generation order; ``length`` indices are generated, the first ``keep`` are returned."""
 
     windows: tuple[Window, ...]
@@ -49,8 +49,8 @@ class HierarchicalPlan:
     windows (in latent units) that fill ``stride − 1`` latents between consecutive keys; key j sits at
     latent index j·stride."""
 
-    keys: Plan
-    interpolation: Plan
+    keys: IndexPlan
+    interpolation: IndexPlan
     stride: int
 
 
@@ -60,7 +60,7 @@ def _positive(**values: int) -> None:
             raise VgenError(f"{name} must be at least 1 (got {value}); pass a positive value")
 
 
-def autoregressive_plan(total: int, clip: int, overlap: int = 0) -> Plan:
+def autoregressive_plan(total: int, clip: int, overlap: int = 0) -> IndexPlan:
     """Extend clip by clip: each window after the first re-uses the last ``overlap`` indices of the
     previous one as known conditioning and adds ``clip − overlap`` new ones (VDM extension with
     overlap; PVDM is overlap 0, its conditioning being the previous clip's latent).
@@ -74,7 +74,7 @@ def autoregressive_plan(total: int, clip: int, overlap: int = 0) -> Plan:
     while windows[-1].end < total:
         start = windows[-1].end - overlap
         windows.append(Window(start, start + clip, tuple(range(overlap))))
-    return Plan(tuple(windows), windows[-1].end, total)
+    return IndexPlan(tuple(windows), windows[-1].end, total)
 
 
 def hierarchical_plan(total: int, key_length: int = 4, key_condition: int = 1,
@@ -94,10 +94,10 @@ def hierarchical_plan(total: int, key_length: int = 4, key_condition: int = 1,
     num_keys = max(math.ceil((total - 1) / stride) + 1, 2)
     keys = autoregressive_plan(num_keys, key_length, key_condition)
     windows = tuple(Window(i * stride, i * stride + interp_length, (0, interp_length - 1)) for i in range(num_keys - 1))
-    return HierarchicalPlan(keys=keys, interpolation=Plan(windows, (num_keys - 1) * stride + 1, total), stride=stride)
+    return HierarchicalPlan(keys=keys, interpolation=IndexPlan(windows, (num_keys - 1) * stride + 1, total), stride=stride)
 
 
-def upsample_plan(frames: int, factor: int, clip: int) -> Plan:
+def upsample_plan(frames: int, factor: int, clip: int) -> IndexPlan:
     """Temporal up-sampling by ``factor``: input frame i goes to output index i·factor, output length
     (frames − 1)·factor + 1. Windows of the model's clip length start on a known frame and span
     floor((clip − 1)/factor) gaps; each window's known indices are the input frames inside it plus
@@ -121,5 +121,5 @@ def upsample_plan(frames: int, factor: int, clip: int) -> Plan:
         windows.append(Window(start, end, tuple(i - start for i in range(start, min(end, length)) if i in available)))
         available |= set(range(start, min(end, length)))
         if end >= length:
-            return Plan(tuple(windows), max(end, length), length)
+            return IndexPlan(tuple(windows), max(end, length), length)
         start += gaps_per_window * factor

@@ -61,7 +61,7 @@ class CachedEncoder:
 
     @torch.no_grad()
     def posterior(self, video: torch.Tensor):
-        from vgen.models.lvdm_autoencoder import DiagonalGaussian
+        from vgen.families.lvdm.autoencoder import DiagonalGaussian
 
         ae = self._autoencoder
         moments = self._rows("moments", video, lambda v: ae.quant_conv(ae.encoder(v)))

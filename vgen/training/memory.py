@@ -23,17 +23,9 @@ _MIB = 1024 * 1024
 def example_inputs(config: ModelConfigBase, stage: Stage, networks: dict[str, nn.Module], device: torch.device
                    ) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict[str, Any]]:
     """The trained network of ``stage`` and a batch-1 input for it (the shapes training uses)."""
-    family = getattr(config, "family")
-    frames, res = config.frames, config.resolution
-    if stage == "ae":
-        return networks["autoencoder"], (torch.zeros(1, 3, frames, res, res, device=device),), {}
-    t = torch.zeros(1, dtype=torch.long, device=device)
-    if family == "vdm":
-        k = getattr(config, "image_frames")
-        video = torch.zeros(1, 3, frames + k, res, res, device=device)
-        return networks["unet"], (video, t), {"image_frames": k}
-    shape = networks["autoencoder"].latent_shape((1, 3, frames, res, res))
-    return networks["unet"], (torch.zeros(shape, device=device), t), {}
+    from vgen.families import family_of
+
+    return family_of(config).example_inputs(config, stage, networks, device)
 
 
 def activation_bytes(module: nn.Module, args: tuple[torch.Tensor, ...], kwargs: dict[str, Any]) -> int:

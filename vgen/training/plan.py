@@ -93,19 +93,9 @@ def default_name(config: ModelConfigBase) -> str:
 
 
 def _stages(config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[Stage]:
-    family = getattr(config, "family")
-    if family == "vdm":
-        if choice == "ae":
-            raise VgenError("VDM is a pixel-space model with no autoencoder; use --stage diffusion or --stage all")
-        return ["diffusion"]
-    if choice == "all":
-        return ["ae", "diffusion"]
-    if choice == "diffusion" and not fine_tuning:
-        raise VgenError(
-            f"--stage diffusion needs a trained autoencoder but preset {config.name!r} starts untrained; "
-            "use --stage all, or --model <stored model> to train diffusion on its autoencoder"
-        )
-    return [choice]  # type: ignore[list-item]
+    from vgen.families import family_of
+
+    return family_of(config).stages(config, choice, fine_tuning)  # type: ignore[return-value]
 
 
 def resolve(request: TrainRequest, hooks: Hooks | None = None) -> Plan:

@@ -159,14 +159,14 @@ def _prepare_run_dir(plan: Plan, hooks: Hooks) -> Path:
 def _train(plan: Plan, device: torch.device, hooks: Hooks) -> TrainResult:
     from vgen.diffusion.schedules import schedule_from_config
     from vgen.training.resume import restore, stages_to_run
-    from vgen.training.stages import clip_frames, make_plan
+    from vgen.training import stages
     from vgen.training.trainer import Trainer
 
     info, opts, config = plan.info, plan.options, plan.config
     datasets: dict[int, torch.utils.data.Dataset] = {}
 
     def dataset_for(stage: Stage) -> torch.utils.data.Dataset:
-        frames = clip_frames(config, stage)
+        frames = stages.clip_frames(config, stage)
         if frames not in datasets:
             datasets[frames] = build_dataset(plan, frames)
             report = getattr(datasets[frames], "report", None)
@@ -184,7 +184,7 @@ def _train(plan: Plan, device: torch.device, hooks: Hooks) -> TrainResult:
     schedule = schedule_from_config(config.diffusion)
 
     def stage_plan(stage: Stage) -> StagePlan:
-        return make_plan(stage, config, networks, opts, schedule, device, hooks.log)
+        return stages.stage_plan(stage, config, networks, opts, schedule, device, hooks.log)
 
     first_plan = stage_plan(todo[0][0]) if todo else None
     run_dir = _prepare_run_dir(plan, hooks) if info.is_main else None
@@ -265,13 +265,14 @@ def _previewer(config: ModelConfigBase, opts: TrainOptions, device: torch.device
         import copy
 
         from vgen.io.video import VideoWriter
-        from vgen.pipelines.generate import generate_video
+        from vgen.pipelines.generate import sample_video
         from vgen.pipelines.model import LoadedModel
+        from vgen.pipelines.settings import SamplerSettings
 
         model = LoadedModel(config, {role: copy.deepcopy(net) for role, net in networks.items()}, device)
         path = run_dir / "previews" / f"diffusion-{step:07d}.gif"
         with VideoWriter(path, fps=config.fps) as writer:
-            for chunk in generate_video(model, frames=config.frames, seed=opts.seed, steps=opts.preview_steps):
+            for chunk in sample_video(model, SamplerSettings(steps=opts.preview_steps), seed=opts.seed).chunks(None):
                 writer.write(chunk)
 
     return preview

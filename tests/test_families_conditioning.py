@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vgen.diffusion import make_schedule
-from vgen.sampling.conditioning import (LVDMConditioned, clp_training_batch, lvdm_random_masks,
-                                        pvdm_condition_batch, pvdm_guided_raw)
+from vgen.families.lvdm.conditioning import LVDMConditioned, clp_training_batch, lvdm_random_masks
+from vgen.families.pvdm.conditioning import pvdm_condition_batch, pvdm_guided_raw
 from vgen.sampling.noise import seeded_generators
 
 SCHEDULE = make_schedule("scaled_linear", beta_end=0.0155)

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vgen.config.pvdm import PVDMConfig
+from vgen.families.pvdm.config import PVDMConfig
 from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding, group_norm, multihead_attention, zero_module
-from vgen.models.pvdm_planes import join_planes, plane_sizes, split_planes
+from vgen.families.pvdm.planes import join_planes, plane_sizes, split_planes
 
 Planes = list[torch.Tensor]
 Resample = Optional[Literal["down", "up"]]

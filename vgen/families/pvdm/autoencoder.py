@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vgen.config.pvdm import PVDMAutoencoderConfig
+from vgen.families.pvdm.config import PVDMAutoencoderConfig
 from vgen.errors import VgenError
-from vgen.models.pvdm_planes import join_planes, plane_sizes, split_planes
+from vgen.families.pvdm.planes import join_planes, plane_sizes, split_planes
 from vgen.models.rope import apply_rope, rope_1d, rope_axial
 
 Rope = tuple[torch.Tensor, torch.Tensor]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from vgen.families import Capabilities
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
 
@@ -92,3 +93,11 @@ PRESETS: dict[str, PVDMConfig] = {
                             num_heads=2),
     ),
 }
+
+CONFIG = PVDMConfig
+
+
+def capabilities(config: PVDMConfig) -> Capabilities:
+    """Triplane latents do not align with frames: no replacement, and interpolation would need frame-aligned
+    known latents. Reconstruction guidance works through the decoder."""
+    return Capabilities("latent", ("latent", "reconstruction"), ("latent", "reconstruction"), ())

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from vgen.families import Capabilities
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
 
@@ -58,3 +59,15 @@ PRESETS: dict[str, VDMConfig] = {
                            head_dim=16, max_relative_position=8, dropout=0.0),
     ),
 }
+
+CONFIG = VDMConfig
+
+
+def capabilities(config: VDMConfig) -> Capabilities:
+    masked = ("mask",) if config.unet.conditional_frames else ()
+    return Capabilities(
+        "reconstruction",
+        ("reconstruction", "replacement") + masked,
+        ("reconstruction", "replacement") + masked,
+        masked + ("reconstruction", "replacement"),
+    )

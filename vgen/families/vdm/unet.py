@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vgen.config.vdm import VDMConfig
+from vgen.families.vdm.config import VDMConfig
 from vgen.errors import VgenError
 from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding
 from vgen.models.unet3d import SpaceTimeUNet, UNet3DSpec, image_video_mask

@@ -13,10 +13,10 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from vgen.config.lvdm import LVDMConfig
+from vgen.families.lvdm.config import LVDMConfig
 from vgen.errors import VgenError
 from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding
-from vgen.models.lvdm_autoencoder import LVDMAutoencoder
+from vgen.families.lvdm.autoencoder import LVDMAutoencoder
 from vgen.models.unet3d import SpaceTimeUNet, UNet3DSpec
 
 

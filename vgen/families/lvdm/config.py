@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from vgen.families import Capabilities
 from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
 
 
@@ -76,3 +77,17 @@ PRESETS: dict[str, LVDMConfig] = {
                             num_heads=2, temporal_length=4),
     ),
 }
+
+CONFIG = LVDMConfig
+
+
+def capabilities(config: LVDMConfig) -> Capabilities:
+    """When each latent spans several frames, single key *frames* cannot fill a latent for the mask or
+    replacement paths; frame-level interpolation then goes through reconstruction guidance on the decoder."""
+    frame_aligned = config.autoencoder.downsample[0] == 1
+    return Capabilities(
+        "hierarchical",
+        ("hierarchical", "autoregressive"),
+        ("mask", "reconstruction", "replacement"),
+        ("mask", "reconstruction", "replacement") if frame_aligned else ("reconstruction",),
+    )

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgen.models.discriminators import PatchDiscriminator
-from vgen.models.perceptual import LPIPS
+from vgen.losses.discriminators import PatchDiscriminator
+from vgen.losses.perceptual import LPIPS
 
 VideoLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

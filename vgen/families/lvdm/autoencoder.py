@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgen.config.lvdm import LVDMAutoencoderConfig
+from vgen.families.lvdm.config import LVDMAutoencoderConfig
 from vgen.errors import VgenError
 from vgen.models.layers import group_norm
 

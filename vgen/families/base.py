@@ -1,0 +1,188 @@
+"""The ``Family`` interface: everything one model family knows, in one object.
+
+A family builds its networks from a config, maps videos to the latents its UNet diffuses and back,
+binds the network to each conditioning method it supports, says what carries from one window of a
+long video to the next, may provide its own long-video plan, and defines its training stages and
+objectives. Pipelines and training call these methods and never test which family they hold.
+
+The base class implements what is the same for every family: autoencoder ``encode``/``decode``, and the
+training-free methods ``none``, ``replacement`` and ``reconstruction`` (VDM §3.1); a family overrides
+what differs. Its torch-free declarations (config class, presets, capabilities) live in its
+``config.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+
+import torch
+from torch import Tensor, nn
+
+from vgen.config.base import ModelConfigBase
+from vgen.errors import VgenError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vgen.diffusion.schedules import Schedule
+    from vgen.pipelines.clip import Condition, DenoiseKit, DenoiserAndFinalize
+    from vgen.pipelines.model import LoadedModel
+    from vgen.pipelines.windows import Step
+    from vgen.training.options import TrainOptions
+    from vgen.training.trainer import Objective
+
+
+@dataclass
+class Carry:
+    """What the next window of a long video is conditioned on: the video's last ``frames`` (1, 3, c, H, W)
+    and, when the method works in latent space, their latent (PVDM: the whole last clip's latent)."""
+
+    frames: Tensor
+    latent: Optional[Tensor] = None
+
+
+@dataclass
+class AutoencoderStage:
+    """The autoencoder stage of a family: its objective, the modules it trains, and what runs after it."""
+
+    objective: "Objective"
+    trainable: dict[str, nn.Module]
+    finish: Optional[Callable[[Any], None]] = None
+
+
+def _identity(z: Tensor) -> Tensor:
+    return z
+
+
+class Family:
+    """Base class of the model families (see the module docstring)."""
+
+    name: str = ""
+
+    # ------------------------------------------------------------------ networks and latent space
+    def build_networks(self, config: ModelConfigBase) -> dict[str, nn.Module]:
+        """The named networks of ``config`` (``"unet"`` always; ``"autoencoder"`` for latent models)."""
+        raise NotImplementedError
+
+    def frame_stride(self, config: ModelConfigBase) -> Optional[int]:
+        """Video frames per latent frame; None when latents are not frame-aligned (PVDM's planes)."""
+        return None
+
+    def encode(self, model: "LoadedModel", video: Tensor) -> Tensor:
+        """Video (B, 3, T, H, W) -> the latent the UNet diffuses."""
+        with model.autocast():
+            return model.networks["autoencoder"].encode(video).float()
+
+    def decode(self, model: "LoadedModel", latent: Tensor) -> Tensor:
+        """Latent -> video (B, 3, T, H, W), unclamped."""
+        with model.autocast():
+            return model.networks["autoencoder"].decode(latent).float()
+
+    def latent_shape(self, model: "LoadedModel", frames: int) -> tuple[int, ...]:
+        """Shape (without batch) of the latent of a ``frames``-frame clip."""
+        shape = (1, 3, frames, model.resolution, model.resolution)
+        return tuple(model.networks["autoencoder"].latent_shape(shape)[1:])
+
+    # ------------------------------------------------------------------ conditioning
+    def denoiser(self, model: "LoadedModel", method: str, condition: "Condition", kit: "DenoiseKit"
+                 ) -> "DenoiserAndFinalize":
+        """(denoiser for the sampler, function applied to the sampled latent) for ``method``."""
+        from vgen.pipelines.clip import labelled_raw
+        from vgen.sampling.guidance import ReconstructionGuidance, Replacement
+
+        generators = [kit.generator]
+        if method == "none":
+            return kit.wrap(labelled_raw(model, kit.settings)), _identity
+        base = kit.wrap(labelled_raw(model, kit.settings))
+        if method == "replacement":
+            return Replacement(base, kit.schedule, condition.latent, condition.mask_5d(), generators), _identity
+        if method == "reconstruction":
+            if condition.latent is not None:
+                return ReconstructionGuidance(base, kit.schedule, condition.latent, w_r=kit.settings.recon_weight,
+                                              mask=condition.mask_5d(), generators=generators), _identity
+            positions = condition.positions
+
+            def observe(x0_pred: Tensor) -> Tensor:
+                return model.decode(x0_pred, clamp=False)[:, :, positions]
+
+            return ReconstructionGuidance(base, kit.schedule, condition.frames, w_r=kit.settings.recon_weight,
+                                          observe=observe), _identity
+        raise VgenError(f"{model.config.name} ({self.name}) has no conditioning method {method!r}")
+
+    # ------------------------------------------------------------------ long videos
+    def context_frames(self, model: "LoadedModel", method: str) -> int:
+        """How many trailing frames of the video the next window is conditioned on."""
+        return model.clip_frames // 2
+
+    def carry(self, model: "LoadedModel", method: str, frames: Tensor, latent: Optional[Tensor] = None) -> Carry:
+        """What the next window needs, from the video's last ``context_frames`` frames (and the last window's
+        latent when there is one; a family that carries latents encodes ``frames`` otherwise)."""
+        return Carry(frames=frames.clone())
+
+    def long_plan(self, model: "LoadedModel", method: str, frames: int
+                  ) -> Optional[tuple[Iterator["Step"], int]]:
+        """A family's own long-video plan for ``method`` (steps, windows), or None for the generic continuation."""
+        return None
+
+    # ------------------------------------------------------------------ training
+    def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
+        """The training stages ``--stage choice`` runs (latent families: autoencoder, then diffusion)."""
+        if choice == "all":
+            return ["ae", "diffusion"]
+        if choice == "diffusion" and not fine_tuning:
+            raise VgenError(
+                f"--stage diffusion needs a trained autoencoder but preset {config.name!r} starts untrained; "
+                "use --stage all, or --model <stored model> to train diffusion on its autoencoder"
+            )
+        return [choice]
+
+    def clip_frames(self, config: ModelConfigBase, stage: str) -> int:
+        """Frames per training clip of ``stage``."""
+        return config.frames
+
+    def diffusion_objective(self, config: ModelConfigBase, networks: dict[str, nn.Module], schedule: "Schedule",
+                            cond_drop_prob: float) -> "Objective":
+        raise NotImplementedError
+
+    def autoencoder_stage(self, config: ModelConfigBase, networks: dict[str, nn.Module], opts: "TrainOptions",
+                          perceptual: Optional[nn.Module], device: torch.device,
+                          log: Callable[[str], None]) -> AutoencoderStage:
+        raise VgenError(f"{self.name} has no autoencoder stage")
+
+    def example_inputs(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module],
+                       device: torch.device) -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Any]]:
+        """The trained network of ``stage`` and a batch-1 input for it (the shapes training uses)."""
+        frames, res = config.frames, config.resolution
+        if stage == "ae":
+            return networks["autoencoder"], (torch.zeros(1, 3, frames, res, res, device=device),), {}
+        shape = networks["autoencoder"].latent_shape((1, 3, frames, res, res))
+        t = torch.zeros(1, dtype=torch.long, device=device)
+        return networks["unet"], (torch.zeros(shape, device=device), t), {}
+
+
+class PixelFamily(Family):
+    """A family that diffuses pixels directly: no autoencoder, one latent frame per video frame."""
+
+    channels = 3
+
+    def frame_stride(self, config: ModelConfigBase) -> int:
+        return 1
+
+    def encode(self, model: "LoadedModel", video: Tensor) -> Tensor:
+        return video
+
+    def decode(self, model: "LoadedModel", latent: Tensor) -> Tensor:
+        return latent
+
+    def latent_shape(self, model: "LoadedModel", frames: int) -> tuple[int, ...]:
+        return (self.channels, frames, model.resolution, model.resolution)
+
+    def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
+        if choice == "ae":
+            raise VgenError(f"{self.name.upper()} is a pixel-space model with no autoencoder; use --stage diffusion "
+                            "or --stage all")
+        return ["diffusion"]
+
+    def example_inputs(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module],
+                       device: torch.device) -> tuple[nn.Module, tuple[Tensor, ...], dict[str, Any]]:
+        video = torch.zeros(1, self.channels, config.frames, config.resolution, config.resolution, device=device)
+        return networks["unet"], (video, torch.zeros(1, dtype=torch.long, device=device)), {}

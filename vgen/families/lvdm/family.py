@@ -1,0 +1,103 @@
+"""The LVDM family: 3D-conv autoencoder + latent UNet with conditional latent perturbation, hierarchical long video."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from vgen.errors import VgenError
+from vgen.families.base import AutoencoderStage, Carry, Family
+from vgen.families.lvdm.config import LVDMConfig
+
+# LVDM's prediction model is trained with one given latent (lvdm-vdm.md §A.4, n_prevs=[1]).
+CONTEXT_LATENTS = 1
+# Clips encoded to fit the latent scale/shift after the autoencoder stage.
+_STATS_CLIPS = 32
+
+
+class LVDMFamily(Family):
+    name = "lvdm"
+
+    def build_networks(self, config: LVDMConfig) -> dict[str, nn.Module]:
+        from vgen.families.lvdm.autoencoder import LVDMAutoencoder
+        from vgen.families.lvdm.unet import LVDMUNet
+
+        return {"autoencoder": LVDMAutoencoder(config.autoencoder), "unet": LVDMUNet(config)}
+
+    def frame_stride(self, config: LVDMConfig) -> int:
+        return config.autoencoder.downsample[0]
+
+    def denoiser(self, model, method, condition, kit):
+        if method == "mask":
+            from vgen.families.lvdm.conditioning import LVDMConditioned
+            from vgen.pipelines.clip import label_kwargs
+
+            settings = kit.settings
+            w = model.config.uncond_guidance if settings.guidance is None else settings.guidance
+            conditioned = LVDMConditioned(model.unet, kit.schedule, condition.latent, condition.mask_5d(),
+                                          s=model.config.sample_noise_level, generators=[kit.generator], w=w,
+                                          **label_kwargs(model, settings))
+            return kit.wrap(conditioned), conditioned.finalize
+        return super().denoiser(model, method, condition, kit)
+
+    def context_frames(self, model, method: str) -> int:
+        return CONTEXT_LATENTS * self.frame_stride(model.config)
+
+    def carry(self, model, method: str, frames: Tensor, latent: Optional[Tensor] = None) -> Carry:
+        if method not in ("mask", "replacement"):
+            return super().carry(model, method, frames, latent)
+        known = latent[:, :, -CONTEXT_LATENTS:].clone() if latent is not None else model.encode(frames)
+        return Carry(frames=frames.clone(), latent=known)
+
+    def long_plan(self, model, method: str, frames: int):
+        if method != "hierarchical":
+            return None
+        from vgen.families.lvdm.hierarchical import hierarchical_steps, plan_for
+
+        plan = plan_for(model, frames)
+        return hierarchical_steps(model, plan, frames), len(plan.keys.windows) + len(plan.interpolation.windows)
+
+    def diffusion_objective(self, config, networks, schedule, cond_drop_prob):
+        from vgen.families.lvdm.objectives import lvdm_diffusion_objective
+
+        return lvdm_diffusion_objective(config, networks, schedule, cond_drop_prob)
+
+    def autoencoder_stage(self, config, networks, opts, perceptual, device: torch.device,
+                          log: Callable[[str], None]) -> AutoencoderStage:
+        from vgen.families.lvdm.objectives import lvdm_autoencoder_objective
+
+        if opts.gan_start is not None:
+            raise VgenError("--gan-start is available for PVDM autoencoders only; drop it for LVDM")
+        autoencoder = networks["autoencoder"]
+        return AutoencoderStage(lvdm_autoencoder_objective(autoencoder, perceptual), {"autoencoder": autoencoder},
+                                finish=_fit_latent_stats(autoencoder, opts.seed, device, log))
+
+
+def _fit_latent_stats(autoencoder: nn.Module, seed: int, device: torch.device,
+                      log: Callable[[str], None]) -> Callable[[torch.utils.data.Dataset], None]:
+    """After the AE stage set shift = −mean, scale = 1/std of posterior-sample latents of training clips."""
+    from vgen.training.order import derive_seed
+    from vgen.training.trainer import collate
+
+    @torch.no_grad()
+    def finish(dataset: torch.utils.data.Dataset) -> None:
+        count = min(len(dataset), _STATS_CLIPS)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(derive_seed(seed, "stats")))
+        autoencoder.eval()
+        latents = []
+        for start in range(0, count, 4):
+            video, _ = collate([dataset[int(i)] for i in order[start:min(start + 4, count)]])
+            g = torch.Generator(device=device).manual_seed(derive_seed(seed, "stats", start))
+            latents.append(autoencoder.posterior(video.to(device)).sample(g).float().cpu())
+        autoencoder.fit_latent_stats(torch.cat(latents))
+        log(f"latent statistics from {count} clips: scale {float(autoencoder.scale_factor):.4g}, "
+            f"shift {float(autoencoder.shift_factor):.4g}")
+
+    return finish
+
+
+FAMILY = LVDMFamily()
+
+

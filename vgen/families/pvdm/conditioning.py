@@ -1,0 +1,36 @@
+"""PVDM previous-clip conditioning (pvdm.md §2.4, §2.6): eps_theta(z_t^l, z_0^{l−1}, t) with the previous clip's
+clean latent concatenated on channels; the null condition is an all-zero latent. Training mixes conditional and
+unconditional examples with probability λ (``cond_prob``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from vgen.diffusion.parameterisation import RawFn
+from vgen.sampling.guidance import classifier_free_guidance
+
+def pvdm_condition_batch(clean_prev: Tensor, p_cond: float, generator: torch.Generator, *,
+                         per_sample: bool = False) -> tuple[Tensor, Tensor]:
+    """The ``cond`` input for one PVDM training batch, and which rows are conditional (B,) bool.
+
+    With probability ``p_cond`` a row keeps its previous-clip latent, otherwise it gets the null
+    (all-zero) condition. PVDM flips one coin for the whole batch (per_sample=False) because its
+    conditional and unconditional batches also cut the clips differently; ``per_sample=True`` flips
+    one coin per row (lower-variance Monte-Carlo estimate of the same objective).
+    """
+    batch = clean_prev.shape[0]
+    coins = torch.rand(batch if per_sample else 1, generator=generator).to(clean_prev.device)
+    is_cond = (coins < p_cond).expand(batch)
+    cond = torch.where(is_cond.reshape(-1, *([1] * (clean_prev.ndim - 1))), clean_prev,
+                       torch.zeros_like(clean_prev))
+    return cond, is_cond
+
+
+def pvdm_guided_raw(unet: Callable[..., Tensor], z_prev: Tensor, w: float = 0.0, **extra: object) -> RawFn:
+    """Raw call conditioned on the previous clip's clean latent, with classifier-free guidance weight
+    ``w`` against the null (zero) latent: (1 + w)·eps(z_t, z_prev) − w·eps(z_t, 0) (PVDM's hook)."""
+    return classifier_free_guidance(unet, {"cond": z_prev, **extra}, {"cond": torch.zeros_like(z_prev), **extra}, w)

@@ -1,0 +1,67 @@
+"""The PVDM family: projected autoencoder + plane UNet, clip-by-clip generation on the previous clip's latent."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from vgen.families.base import AutoencoderStage, Carry, Family, _identity
+from vgen.families.pvdm.config import PVDMConfig
+
+
+class PVDMFamily(Family):
+    name = "pvdm"
+
+    def build_networks(self, config: PVDMConfig) -> dict[str, nn.Module]:
+        from vgen.families.pvdm.autoencoder import PVDMAutoencoder
+        from vgen.families.pvdm.unet import PVDMUNet
+
+        return {"autoencoder": PVDMAutoencoder(config.autoencoder, config.frames, config.resolution),
+                "unet": PVDMUNet(config)}
+
+    def denoiser(self, model, method, condition, kit):
+        if method == "latent":
+            from vgen.families.pvdm.conditioning import pvdm_guided_raw
+            from vgen.pipelines.clip import label_kwargs
+
+            raw = pvdm_guided_raw(model.unet, condition.prev_latent, kit.settings.guidance or 0.0,
+                                  **label_kwargs(model, kit.settings))
+            return kit.wrap(raw), _identity
+        return super().denoiser(model, method, condition, kit)
+
+    def context_frames(self, model, method: str) -> int:
+        return model.clip_frames if method == "latent" else super().context_frames(model, method)
+
+    def carry(self, model, method: str, frames: Tensor, latent: Optional[Tensor] = None) -> Carry:
+        if method != "latent":
+            return super().carry(model, method, frames, latent)
+        return Carry(frames=frames.clone(), latent=latent.clone() if latent is not None else model.encode(frames))
+
+    def clip_frames(self, config: PVDMConfig, stage: str) -> int:
+        """PVDM diffusion loads two consecutive clips (previous-clip conditioning)."""
+        return 2 * config.frames if stage == "diffusion" else config.frames
+
+    def diffusion_objective(self, config, networks, schedule, cond_drop_prob):
+        from vgen.families.pvdm.objectives import pvdm_diffusion_objective
+
+        return pvdm_diffusion_objective(config, networks, schedule, cond_drop_prob)
+
+    def autoencoder_stage(self, config, networks, opts, perceptual, device: torch.device,
+                          log: Callable[[str], None]) -> AutoencoderStage:
+        from vgen.families.pvdm.losses import AutoencoderLoss
+        from vgen.families.pvdm.objectives import pvdm_autoencoder_objective
+        from vgen.training.order import derive_seed
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(opts.seed, "discriminator"))
+            loss = AutoencoderLoss(perceptual=perceptual, gan=opts.gan_start is not None).to(device)
+        trainable: dict[str, nn.Module] = {"autoencoder": networks["autoencoder"]}
+        if opts.gan_start is not None:
+            trainable["discriminator"] = nn.ModuleList([loss.disc_2d, loss.disc_3d])
+            log(f"adversarial loss (2D + 3D PatchGAN) from autoencoder step {opts.gan_start}")
+        return AutoencoderStage(pvdm_autoencoder_objective(networks["autoencoder"], loss, opts.gan_start), trainable)
+
+
+FAMILY = PVDMFamily()
