@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 from vgen.cli._types import FiniteFloat
 
 # Positional arguments each command needs before its options can be parsed (nothing is read: parsing fails first).

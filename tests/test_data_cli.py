@@ -46,7 +46,7 @@ def test_synth_writes_class_folders_of_readable_mp4(tmp_path):
 
 def test_synth_into_a_file_is_exit_2(tmp_path, capsys):
     from vgen.cli import app
-    from vgen.cli._common import run_guarded
+    from vgen.cli._guard import run_guarded
 
     target = tmp_path / "file.mp4"
     target.write_bytes(b"x")

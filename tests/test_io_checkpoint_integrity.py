@@ -15,7 +15,7 @@ import vgen.models
 from test_io_checkpoint import rewrite_metadata
 from test_pipelines_model import save_tiny
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 from vgen.errors import VgenError
 from vgen.io.checkpoint import FORMAT_VERSION, content_hash, load_network, read_header, save_network
 from vgen.pipelines.model import load_model

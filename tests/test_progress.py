@@ -12,7 +12,8 @@ import pytest
 
 from vgen.cli import progress as progress_module
 from vgen.cli._common import STATE
-from vgen.cli.progress import ProgressReporter, format_duration, line_interval
+from vgen.cli._progress_text import format_duration, line_interval
+from vgen.cli.progress import ProgressReporter
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = re.compile(r"^(?P<what>[\w ]+): (?P<done>\d+)/(?P<total>\d+) \((?P<pct>\d+)%\), (?P<rate>[\d.e+-]+)/s, "

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 
 
 

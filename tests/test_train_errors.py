@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 
 
 

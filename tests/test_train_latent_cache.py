@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 from vgen.config import preset
 from vgen.data.cache import LatentCache
 from vgen.models import build_networks

@@ -13,7 +13,7 @@ from safetensors import SafetensorError
 from test_io_checkpoint import rewrite_metadata
 from test_io_checkpoint_integrity import real_builds  # noqa: F401 - a fixture
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 from vgen.io.checkpoint import read_header
 from vgen.training import runfolder
 

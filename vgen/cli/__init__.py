@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 
 from vgen import __version__
-from vgen.cli._common import STATE, handle_sigterm, run_guarded
+from vgen.cli._common import STATE
+from vgen.cli._guard import handle_sigterm, run_guarded
 
 app = typer.Typer(
     name="vgen",

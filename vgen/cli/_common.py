@@ -1,5 +1,6 @@
-"""Conventions shared by every subcommand: stderr console, errors, seed lists (progress: ``progress.py``).
+"""Conventions shared by every subcommand: stderr console, info and warning lines, ``--json``, seed lists.
 
+How a command ends (exit codes, Ctrl-C and SIGTERM) is ``_guard.py``; progress is ``progress.py``.
 Nothing here imports torch. Command modules import what they need from here and keep their own
 heavy imports inside the command function, so ``vgen --help`` stays fast.
 """
@@ -8,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from rich.console import Console
 
@@ -21,10 +20,6 @@ from vgen.errors import VgenError
 # ``--quiet``; ``terminated`` records that SIGTERM stopped the command. They live in one place so every
 # command behaves the same way.
 STATE: dict[str, bool] = {"debug": False, "quiet": False, "terminated": False}
-
-# Exit codes of a command stopped by a signal: 128 + the signal number, as shells report them.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 def stderr_console() -> Console:
@@ -81,81 +76,3 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise VgenError(f"invalid seed list {text!r}: it names no seed")
     return seeds
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn common library exceptions that are really bad input into ``VgenError``."""
-    try:
-        yield
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
-        name = getattr(exc, "filename", None) or str(exc)
-        raise VgenError(f"{exc.strerror or 'cannot access'}: {name}") from exc
-
-
-def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM handler: take the Ctrl-C path (``KeyboardInterrupt``: partial outputs are removed, training
-    saves a checkpoint), remembered so that the exit code is 143. Repeats are ignored so the clean-up
-    can finish."""
-    if STATE["terminated"]:
-        return
-    STATE["terminated"] = True
-    raise KeyboardInterrupt
-
-
-def handle_sigterm() -> None:
-    """Make SIGTERM (``kill``, SLURM, Kubernetes, ``docker stop``) stop a command as Ctrl-C does.
-
-    A SIGTERM that the parent process set to be ignored stays ignored.
-    """
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminate)
-
-
-def _stopped() -> int:
-    """Report a command stopped by Ctrl-C or SIGTERM; its exit code."""
-    if STATE["terminated"]:
-        stderr_console().print("terminated")
-        return EXIT_TERMINATED
-    stderr_console().print("interrupted")
-    return EXIT_INTERRUPTED
-
-
-def run_guarded(func: Callable[[], Any]) -> int:
-    """Run the Typer app and map outcomes to exit codes: 0 ok, 2 bad input, 130 Ctrl-C, 143 SIGTERM."""
-    import typer
-    from typer.exceptions import TyperException
-
-    try:
-        # In non-standalone mode Typer *returns* exit codes (help/version -> 0, Ctrl-C -> 130).
-        code = func()
-        if isinstance(code, int) and not isinstance(code, bool):
-            if code == EXIT_INTERRUPTED:
-                return _stopped()
-            return code
-    except VgenError as exc:
-        if STATE["debug"]:
-            raise
-        stderr_console().print(f"[red]error:[/red] {exc}", markup=True, soft_wrap=True)
-        return 2
-    except (KeyboardInterrupt, typer.Abort):
-        if STATE["debug"]:
-            raise
-        return _stopped()
-    except typer.Exit as exc:
-        return exc.exit_code
-    except TyperException as exc:  # usage errors: unknown command, bad option value, ...
-        # One line like every other user error, naming where the help is.
-        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        ctx = getattr(exc, "ctx", None)
-        where = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
-        stderr_console().print(f"[red]error:[/red] {' '.join(message.split())}{where}", soft_wrap=True)
-        return 2
-    except BrokenPipeError:
-        # The reader of our stdout went away (e.g. `| head`); that is not an error of ours.
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
-    return 0

@@ -7,14 +7,13 @@ with the protocol that produced it; progress and warnings go to stderr.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from vgen.cli._common import emit_json, log, parse_seeds, warn
+from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
 
@@ -65,9 +64,7 @@ def evaluate_cmd(
     """
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
-    wanted = parse_metrics(metrics)
-    if seam or seam_every is not None:
-        wanted = tuple(dict.fromkeys((*wanted, "seam")))
+    wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       sampler=sampler, steps=steps, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
@@ -75,40 +72,6 @@ def evaluate_cmd(
     set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))
     if json_out:
-        emit_json({"metrics": result.metrics, "protocol": result.protocol, "elapsed_s": round(result.elapsed_s, 3)})
+        emit_json(result.summary())
     else:
-        _table(result.title, result.metrics, result.protocol, result.elapsed_s)
-
-
-def _cell(name: str, value: float | None, values: dict[str, float | None]) -> str:
-    """A score as the table shows it."""
-    if value is None:
-        return "n/a"
-    if name == "is_mean":
-        return f"{value:.3f} ± {values.get('is_std') or 0.0:.3f}"
-    if name == "kvd":
-        return f"{value:.4g}"
-    if name == "seam_jump_share":
-        return f"{100 * value:.1f}%"
-    return f"{value:.3f}"
-
-
-def _table(title: str, values: dict[str, float | None], protocol: dict[str, Any], elapsed: float) -> None:
-    """The scores and the protocol lines on stdout: the table is what this command exists to print."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(title=title, show_header=True, header_style="bold")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for name, value in values.items():
-        if name != "is_std":
-            table.add_row("is" if name == "is_mean" else name, _cell(name, value, values))
-    console = Console(file=sys.stdout, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
-    console.print(table)
-    for key, value in protocol.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
-        console.print(f"  [dim]{key}:[/dim] {escape(str(value))}", soft_wrap=True)
-    console.print(f"  [dim]elapsed:[/dim] {elapsed:.1f} s", soft_wrap=True)
+        print_scores(result)

@@ -2,55 +2,17 @@
 
 Under nohup, a batch scheduler (SLURM) or a CI log, stderr is a file or a pipe: a bar would not
 draw, so every ``VGEN_PROGRESS_INTERVAL`` seconds (default 20) one line says what runs, how far it
-is, its rate and the time left, e.g. ``sample: 120/400 (30%), 4.1/s, eta 1m08s, elapsed 29s, clip=3``.
-``--quiet`` silences both.
+is, its rate and the time left (their text: ``_progress_text.py``). ``--quiet`` silences both.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 import time
 from typing import Any, Optional
 
-from vgen.cli._common import STATE, stderr_console, warn
-
-DEFAULT_INTERVAL = 20.0
-INTERVAL_ENV = "VGEN_PROGRESS_INTERVAL"
-
-
-def line_interval() -> float:
-    """Seconds between plain progress lines: ``$VGEN_PROGRESS_INTERVAL`` (>= 0), else the default."""
-    text = os.environ.get(INTERVAL_ENV, "").strip()
-    if not text:
-        return DEFAULT_INTERVAL
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        warn(f"{INTERVAL_ENV}={text!r} is not a number of seconds >= 0; using {DEFAULT_INTERVAL:g}")
-        return DEFAULT_INTERVAL
-    return value
-
-
-def format_duration(seconds: float) -> str:
-    """A short human duration: ``45s``, ``3m12s``, ``2h05m``."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-def format_info(info: Optional[dict[str, Any]]) -> str:
-    """``key=value`` pairs of a progress callback's info (floats to 4 significant digits)."""
-    if not info:
-        return ""
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items())
-
+from vgen.cli._common import STATE, stderr_console
+from vgen.cli._progress_text import DEFAULT_INTERVAL, closing_line, format_info, line_interval, status_line
 
 class ProgressReporter:
     """Progress on stderr that library code drives through a plain callback.
@@ -114,9 +76,7 @@ class ProgressReporter:
             self._progress.__exit__(exc_type, *exc)
         elif self._plain and self._lines and exc_type is None:
             now = time.perf_counter()
-            count = f"{self._done}/{self.total}" if self.total else f"{self._done}"
-            self._write(f"{self.description}: {count} done in {format_duration(now - self.started)}, "
-                        f"{self.rate(now):.3g}/s")
+            self._write(closing_line(self.description, self._done, self.total, self.rate(now), now - self.started))
 
     def rate(self, now: float) -> float:
         """Units per second since the first update (or since the start while there is only one)."""
@@ -125,14 +85,7 @@ class ProgressReporter:
         return self._done / max(now - self.started, 1e-9)
 
     def _line(self, now: float, info: Optional[dict[str, Any]]) -> str:
-        rate = self.rate(now)
-        parts = [f"{self._done}/{self.total} ({100 * self._done / self.total:.0f}%)" if self.total else f"{self._done}",
-                 f"{rate:.3g}/s"]
-        if self.total and rate > 0:
-            parts.append(f"eta {format_duration(max(self.total - self._done, 0) / rate)}")
-        parts.append(f"elapsed {format_duration(now - self.started)}")
-        extra = format_info(info)
-        return f"{self.description}: {', '.join(parts)}" + (f", {extra}" if extra else "")
+        return status_line(self.description, self._done, self.total, self.rate(now), now - self.started, info)
 
     @staticmethod
     def _write(line: str) -> None:

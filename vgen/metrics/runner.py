@@ -37,13 +37,14 @@ RESIZE_HELP = {
 DEFAULT_FRAMES = 16
 
 
-def parse_metrics(text: str) -> tuple[str, ...]:
-    """The metrics named in a comma list such as ``fvd,kvd``, in order, without repeats."""
+def parse_metrics(text: str, *, seam: bool = False) -> tuple[str, ...]:
+    """The metrics named in a comma list such as ``fvd,kvd``, in order, without repeats; ``seam`` appends
+    the seam report (``--seam``, or ``--seam-every`` given) when the list does not name it."""
     metrics = [m.strip().lower() for m in text.split(",") if m.strip()]
     bad = [m for m in metrics if m not in METRICS]
     if bad or not metrics:
         raise VgenError(f"unknown metric {', '.join(bad) or repr(text)}; choose from {','.join(METRICS)}")
-    return tuple(dict.fromkeys(metrics))
+    return tuple(dict.fromkeys([*metrics, "seam"] if seam else metrics))
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,10 @@ class Result:
     metrics: dict[str, float | None]
     protocol: dict[str, Any]
     elapsed_s: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """What ``vgen evaluate --json`` prints: the scores, their protocol and the elapsed seconds."""
+        return {"metrics": self.metrics, "protocol": self.protocol, "elapsed_s": round(self.elapsed_s, 3)}
 
 
 @dataclass

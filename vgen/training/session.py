@@ -38,6 +38,18 @@ class TrainResult:
     stored_as: Path | None
     steps_per_second: dict[str, float] = field(default_factory=dict)
 
+    def speed_line(self) -> str | None:
+        """``speed: ae 3.10 steps/s, diffusion 2.05 steps/s``; None when no stage ran."""
+        if not self.steps_per_second:
+            return None
+        return "speed: " + ", ".join(f"{stage} {rate:.2f} steps/s" for stage, rate in self.steps_per_second.items())
+
+    def summary(self) -> dict[str, Any]:
+        """What ``vgen train --json`` prints."""
+        return {"run_dir": str(self.run_dir), "model_dir": str(self.model_dir),
+                "stored_as": str(self.stored_as) if self.stored_as else None,
+                "steps_per_second": self.steps_per_second}
+
 
 # ---------------------------------------------------------------------------------- data
 

@@ -1,0 +1,87 @@
+"""The tables commands print on stdout (their data, so ``| grep`` and ``> file`` capture them): Rich glue only."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vgen.metrics.runner import Result
+
+
+def _cell(name: str, value: float | None, values: dict[str, float | None]) -> str:
+    """A score as the table shows it."""
+    if value is None:
+        return "n/a"
+    if name == "is_mean":
+        return f"{value:.3f} ± {values.get('is_std') or 0.0:.3f}"
+    if name == "kvd":
+        return f"{value:.4g}"
+    if name == "seam_jump_share":
+        return f"{100 * value:.1f}%"
+    return f"{value:.3f}"
+
+
+def print_scores(result: "Result") -> None:
+    """``vgen evaluate``'s scores and the protocol lines on stdout: the table is what that command exists to print."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    values = result.metrics
+    table = Table(title=result.title, show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in values.items():
+        if name != "is_std":
+            table.add_row("is" if name == "is_mean" else name, _cell(name, value, values))
+    console = Console(file=sys.stdout, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    console.print(table)
+    for key, value in result.protocol.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+        console.print(f"  [dim]{key}:[/dim] {escape(str(value))}", soft_wrap=True)
+    console.print(f"  [dim]elapsed:[/dim] {result.elapsed_s:.1f} s", soft_wrap=True)
+
+
+def _millions(params: dict[str, int]) -> str:
+    short = {"autoencoder": "AE", "unet": "UNet"}
+    return " + ".join(f"{short.get(role, role)} {n / 1e6:.2f}M" for role, n in params.items())
+
+
+def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]]) -> None:
+    """``vgen models``' listing on stdout: the presets table, the installed-models table and the model cards."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    # The table is this command's output: stdout, so `| grep` and `> file` capture it.
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    console.width = max(console.width, 160)  # keep each row on one line when piped or in a narrow terminal
+    table = Table(title="Presets", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate"):
+        table.add_column(column, no_wrap=True)
+    for row in presets:
+        table.add_row(
+            row["name"], _millions(row["parameters"]),
+            f"{row['frames']}x{row['resolution']}² {row['fps']}fps",
+            row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+        )
+    console.print(table)
+
+    table = Table(title="Installed models", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("name", "source", "preset", "parameters", "clip", "path"):
+        table.add_column(column, no_wrap=True)
+    for row in installed:
+        if row["problem"]:
+            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", row["problem"])
+            continue
+        table.add_row(row["name"], row["source"], row["preset"], f"{row['parameters'] / 1e6:.2f}M",
+                      f"{row['frames']}x{row['resolution']}²", row["path"])
+    if not installed:
+        table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
+    console.print(table)
+    for row in installed:
+        if row["card"] and row["card"].get("summary"):
+            console.print(f"{row['name']}: {row['card']['summary']}", soft_wrap=True, highlight=False)
