@@ -11,7 +11,7 @@ import pytest
 
 from vgen import families
 from vgen.cli import app
-from vgen.cli._common import run_guarded
+from vgen.cli._guard import run_guarded
 from vgen.config import PRESETS, config_from_json, preset
 from vgen.errors import VgenError
 from vgen.pipelines.settings import SAMPLER_KNOBS, SAMPLER_NAMES, SamplerSettings

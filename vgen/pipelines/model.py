@@ -109,6 +109,23 @@ def check_model_dir(config: ModelConfigBase, directory: Path) -> None:
         check_fits(net, path, role=role)
 
 
+def load_weights(networks: dict[str, nn.Module], directory: Path, config: ModelConfigBase, *,
+                 mismatch: str = "the model folder") -> dict[str, dict]:
+    """Load ``directory``'s ``<role>.safetensors`` into each network (checked by ``check_model_dir`` first) and return
+    each file's metadata; every file must carry ``config``, the config the networks were built from (``mismatch``
+    names where that config came from in the error)."""
+    from vgen.io.checkpoint import load_into
+
+    metas = {}
+    for role, net in networks.items():
+        path = directory / f"{role}.safetensors"
+        carried, metas[role] = load_into(net, path, role=role)
+        if carried != config:
+            raise VgenError(f"checkpoint {str(path)!r} carries another model config than {mismatch}; one of them "
+                            "was edited")
+    return metas
+
+
 def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
     """Load a model by store name, bundled name or directory path (see ``vgen.io.store.resolve_model``).
 
@@ -118,7 +135,6 @@ def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
     file loaded once. ``vgen train`` exports the EMA weights of the diffusion network, recorded in
     its metadata and exposed as ``LoadedModel.ema``.
     """
-    from vgen.io.checkpoint import load_into
     from vgen.io.store import model_config
     from vgen.models import build_networks
 
@@ -126,11 +142,7 @@ def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
     target = pick_device(device)
     check_model_dir(config, directory)
     networks = build_networks(config)
-    ema = None
-    for role, net in networks.items():
-        _, meta = load_into(net, directory / f"{role}.safetensors", role=role)
-        if role == "unet":
-            ema = meta["extra"].get("ema")
+    metas = load_weights(networks, directory, config)
     model = LoadedModel(config, networks, target)
-    model.ema = ema
+    model.ema = metas["unet"]["extra"].get("ema")
     return model

@@ -49,7 +49,7 @@ class Hooks:
 
 
 @dataclass
-class Plan:
+class RunPlan:
     """The resolved run: model config, options, name, stages and where it is written."""
 
     config: ModelConfigBase
@@ -98,7 +98,7 @@ def _stages(config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[Sta
     return family_of(config).stages(config, choice, fine_tuning)  # type: ignore[return-value]
 
 
-def resolve(request: TrainRequest, hooks: Hooks | None = None) -> Plan:
+def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
     """Work out config, options, stages, batch split and run folder (nothing is written).
 
     Names and paths are checked first, so a bad ``--name`` or ``--out`` costs no work.
@@ -166,12 +166,12 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> Plan:
             f"--batch-size {options.batch_size} does not split into {options.accumulate} accumulation step(s) × "
             f"{info.world_size} process(es); use a multiple of {per_step} or --batch-per-device"
         )
-    return Plan(config=config, options=options, name=name, stages=stages, info=info,
+    return RunPlan(config=config, options=options, name=name, stages=stages, info=info,
                 micro_batch=options.batch_size // per_step, source=source, runs_root=request.runs_root, run_dir=run_dir,
                 checkpoint=checkpoint, init_weights=init_weights)
 
 
-def describe(plan: Plan) -> dict[str, Any]:
+def describe(plan: RunPlan) -> dict[str, Any]:
     """The resolved configuration: printed by ``--dry-run`` and saved as the run's ``config.json``."""
     return {
         "name": plan.name, "source": plan.source, "fine_tuning": plan.init_weights is not None,
@@ -183,7 +183,7 @@ def describe(plan: Plan) -> dict[str, Any]:
     }
 
 
-def dry_run(plan: Plan) -> dict[str, Any]:
+def dry_run(plan: RunPlan) -> dict[str, Any]:
     """Config, parameter counts per network and a memory estimate per stage, computing nothing real."""
     from vgen.models import build_networks
     from vgen.training.memory import estimate

@@ -23,7 +23,7 @@ from vgen.training import distributed as ddp
 from vgen.training import runfolder
 from vgen.training.options import Stage, TrainOptions
 from vgen.training.order import derive_seed
-from vgen.training.plan import Hooks, Plan, TrainRequest, describe, resolve
+from vgen.training.plan import Hooks, RunPlan, TrainRequest, describe, resolve
 
 if TYPE_CHECKING:
     from vgen.training.resume import State
@@ -53,7 +53,7 @@ class TrainResult:
 
 # ---------------------------------------------------------------------------------- data
 
-def build_dataset(plan: Plan, frames: int) -> torch.utils.data.Dataset:
+def build_dataset(plan: RunPlan, frames: int) -> torch.utils.data.Dataset:
     """The training clips: synthetic videos or a folder of videos, ``frames`` frames each."""
     opts, config = plan.options, plan.config
     if opts.synthetic is not None:
@@ -94,26 +94,14 @@ def build_networks_seeded(config: ModelConfigBase, seed: int, device: torch.devi
     return {role: net.to(device) for role, net in networks.items()}
 
 
-def load_model_dir(networks: dict[str, nn.Module], directory: Path, config: ModelConfigBase) -> None:
-    """Load ``directory``'s ``<role>.safetensors`` into each network (checked by ``check_model_dir`` first);
-    each file must carry ``config``, the config the networks were built from."""
-    from vgen.io.checkpoint import load_into
-
-    for role, net in networks.items():
-        path = directory / f"{role}.safetensors"
-        if load_into(net, path, role=role)[0] != config:
-            raise VgenError(f"checkpoint {str(path)!r} carries another model config than the run it belongs to "
-                            "(config.json); one of them was edited")
-
-
-def _starting_point(plan: Plan, device: torch.device) -> tuple[dict[str, nn.Module], State | None]:
+def _starting_point(plan: RunPlan, device: torch.device) -> tuple[dict[str, nn.Module], State | None]:
     """The networks a run starts from (untrained, fine-tuned or resumed) and the resumed training state.
 
     The weights' shapes are checked against the config on the meta device before the real networks
     are built, and the training state's record is checked before anything reads it.
     """
     from vgen.io.checkpoint import load_training_state
-    from vgen.pipelines.model import check_model_dir
+    from vgen.pipelines.model import check_model_dir, load_weights
     from vgen.training.resume import check_state_meta
 
     weights = plan.checkpoint / "model" if plan.checkpoint is not None else plan.init_weights
@@ -126,7 +114,7 @@ def _starting_point(plan: Plan, device: torch.device) -> tuple[dict[str, nn.Modu
         check_state_meta(state[1], path)
     networks = build_networks_seeded(plan.config, plan.options.seed, device)
     if weights is not None:
-        load_model_dir(networks, weights, plan.config)
+        load_weights(networks, weights, plan.config, mismatch="the run it belongs to (config.json)")
     return networks, state
 
 
@@ -148,7 +136,7 @@ def train(request: TrainRequest, hooks: Hooks) -> TrainResult:
         ddp.shutdown()
 
 
-def _prepare_run_dir(plan: Plan, hooks: Hooks) -> Path:
+def _prepare_run_dir(plan: RunPlan, hooks: Hooks) -> Path:
     """The run folder, created with its config unless a checkpoint is resumed. A folder holding a run
     stopped before its first checkpoint is emptied and used again; any other non-empty folder is refused."""
     if plan.checkpoint is not None:
@@ -168,7 +156,7 @@ def _prepare_run_dir(plan: Plan, hooks: Hooks) -> Path:
     return run_dir
 
 
-def _train(plan: Plan, device: torch.device, hooks: Hooks) -> TrainResult:
+def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
     from vgen.diffusion.schedules import schedule_from_config
     from vgen.training.resume import restore, stages_to_run
     from vgen.training import stages
