@@ -113,3 +113,11 @@ def test_no_family_name_is_tested_outside_the_families():
                  if "families" not in path.parts
                  for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_motion_guidance_is_refused_by_families_without_a_motion_free_mode(tmp_path: Path, capsys):
+    out = tmp_path / "x.mp4"
+    assert vgen("sample", "--motion-guidance", "1.5", "-o", str(out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no motion-free mode" in err[0] and "--motion-guidance" in err[0]
+    assert not out.exists()

@@ -23,6 +23,9 @@ EtaOpt = Annotated[Optional[float], typer.Option(
 GuidanceOpt = Annotated[Optional[float], typer.Option(
     "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
     "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]
+MotionGuidanceOpt = Annotated[Optional[float], typer.Option(
+    "--motion-guidance", parser=finite_float, help="Motion-free guidance weight w (GenTron; DiT models): (1+w)·out with "
+    "temporal attention − w·out without it.", rich_help_panel="Sampling")]
 ReconOpt = Annotated[float, typer.Option(
     "--recon-weight", parser=finite_float, help="w_r of reconstruction guidance (VDM eq. 7); larger follows the known frames harder.",
     rich_help_panel="Sampling")]

@@ -8,7 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, QuietOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
@@ -34,6 +34,7 @@ def extend_cmd(
     steps: StepsOpt = DEFAULT_STEPS,
     eta: EtaOpt = None,
     guidance: GuidanceOpt = None,
+    motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     fps: FpsOpt = None,
     output: DerivedOutputOpt = None,
@@ -67,7 +68,7 @@ def extend_cmd(
     from vgen.pipelines.model import load_model
 
     settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                               recon_weight=recon_weight, method=method)
+                               recon_weight=recon_weight, method=method, motion_guidance=motion_guidance)
     output = output if output is not None else derived_output(input, "extended", format)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:

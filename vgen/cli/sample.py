@@ -8,7 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, ModelOpt, OutputOpt, QuietOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
@@ -30,6 +30,7 @@ def sample_cmd(
     steps: StepsOpt = DEFAULT_STEPS,
     eta: EtaOpt = None,
     guidance: GuidanceOpt = None,
+    motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
     class_label: Annotated[Optional[int], typer.Option("--class", help="Class label (class-conditional models).",
                                                        rich_help_panel="Sampling")] = None,
@@ -69,7 +70,8 @@ def sample_cmd(
     from vgen.pipelines.model import load_model
 
     settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                               recon_weight=recon_weight, class_label=class_label, method=method)
+                               recon_weight=recon_weight, class_label=class_label, method=method,
+                               motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")

@@ -23,7 +23,9 @@ from vgen.config.base import ModelConfigBase
 from vgen.errors import VgenError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vgen.diffusion.parameterisation import RawFn
     from vgen.diffusion.schedules import Schedule
+    from vgen.pipelines.settings import SamplerSettings
     from vgen.pipelines.clip import Condition, DenoiseKit, DenoiserAndFinalize
     from vgen.pipelines.model import LoadedModel
     from vgen.pipelines.windows import Step
@@ -57,6 +59,7 @@ class Family:
     """Base class of the model families (see the module docstring)."""
 
     name: str = ""
+    motion_free: bool = False  # whether the denoiser has a motion-free mode (``--motion-guidance``)
 
     # ------------------------------------------------------------------ networks and latent space
     def build_networks(self, config: ModelConfigBase) -> dict[str, nn.Module]:
@@ -83,16 +86,21 @@ class Family:
         return tuple(model.networks["autoencoder"].latent_shape(shape)[1:])
 
     # ------------------------------------------------------------------ conditioning
+    def raw(self, model: "LoadedModel", settings: "SamplerSettings", **cond: object) -> "RawFn":
+        """The network with its conditioning (and class label, with classifier-free guidance) bound."""
+        from vgen.pipelines.clip import labelled_raw
+
+        return labelled_raw(model, settings, **cond)
+
     def denoiser(self, model: "LoadedModel", method: str, condition: "Condition", kit: "DenoiseKit"
                  ) -> "DenoiserAndFinalize":
         """(denoiser for the sampler, function applied to the sampled latent) for ``method``."""
-        from vgen.pipelines.clip import labelled_raw
         from vgen.sampling.guidance import ReconstructionGuidance, Replacement
 
         generators = [kit.generator]
         if method == "none":
-            return kit.wrap(labelled_raw(model, kit.settings)), _identity
-        base = kit.wrap(labelled_raw(model, kit.settings))
+            return kit.wrap(self.raw(model, kit.settings)), _identity
+        base = kit.wrap(self.raw(model, kit.settings))
         if method == "replacement":
             return Replacement(base, kit.schedule, condition.latent, condition.mask_5d(), generators), _identity
         if method == "reconstruction":

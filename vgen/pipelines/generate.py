@@ -33,6 +33,14 @@ class Generation:
     chunks: Callable[[Optional[Callback]], Iterator[np.ndarray]]
 
 
+def check_settings(model: LoadedModel, settings: SamplerSettings) -> None:
+    """What the settings ask of the model that it may not have: a class label, motion-free guidance."""
+    check_class_label(model, settings.class_label)
+    if settings.motion_guidance is not None and not model.family.motion_free:
+        raise VgenError(f"{model.config.name} ({model.family.name}) has no motion-free mode; drop --motion-guidance "
+                        "(it is for DiT models trained with motion_free_prob > 0)")
+
+
 def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str, ...], command: str) -> str:
     """The requested method, or the model's default; a method the model lacks is a user error."""
     name = f"{model.config.name} ({model.family.name})"
@@ -51,7 +59,7 @@ def sample_video(model: LoadedModel, settings: SamplerSettings, *, frames: Optio
     frames = model.clip_frames if frames is None else frames
     if frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")
-    check_class_label(model, settings.class_label)
+    check_settings(model, settings)
     method = long_video_method(model, settings.method, frames)
     own = model.family.long_plan(model, method, frames)
     if own is not None:
@@ -82,7 +90,7 @@ def extend_video(model: LoadedModel, chunks: Iterable[np.ndarray], settings: Sam
     frames = model.clip_frames if frames is None else frames
     if frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")
-    check_class_label(model, settings.class_label)
+    check_settings(model, settings)
     method = extend_method(model, settings.method)
     windows = W.continuation_windows(model, method, frames, first_unconditional=False)
     plan = W.passthrough_then_continue(model, method, chunks, only_new=only_new)
@@ -108,7 +116,7 @@ def interpolate_video(model: LoadedModel, keys: Iterable[np.ndarray], settings: 
     """
     method = interpolate_method(model, settings.method)
     check_between(model, between)
-    check_class_label(model, settings.class_label)
+    check_settings(model, settings)
     windows = W.interpolation_windows(model, total_keys, between) if total_keys and total_keys >= 2 else None
     plan = W.interpolation(model, method, keys, between=between, keep=keep)
     return Generation(method, windows, lambda cb: W.run(model, plan, settings=settings, seed=seed, windows=windows,

@@ -28,7 +28,8 @@ class SamplerSettings:
     ``eta`` is DDIM's stochasticity (None: the sampler's default, 0). ``guidance`` is the family's
     guidance weight w: classifier-free guidance (1+w)·eps_c − w·eps_u on the previous-clip latent
     (PVDM) or the class label, LVDM's unconditional guidance (None = the model's ``uncond_guidance``).
-    ``recon_weight`` is w_r of reconstruction guidance (VDM eq. 7). ``method`` is the conditioning
+    ``motion_guidance`` is GenTron's motion-free guidance weight (families with a motion-free mode only):
+    (1+w)·out(with temporal layers) − w·out(without). ``recon_weight`` is w_r of reconstruction guidance (VDM eq. 7). ``method`` is the conditioning
     method (None: the model's default for the command).
     """
 
@@ -39,6 +40,7 @@ class SamplerSettings:
     recon_weight: float = 2.0
     class_label: Optional[int] = None
     method: Optional[str] = None
+    motion_guidance: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:

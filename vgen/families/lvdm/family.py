@@ -13,8 +13,6 @@ from vgen.families.lvdm.config import LVDMConfig
 
 # LVDM's prediction model is trained with one given latent (lvdm-vdm.md §A.4, n_prevs=[1]).
 CONTEXT_LATENTS = 1
-# Clips encoded to fit the latent scale/shift after the autoencoder stage.
-_STATS_CLIPS = 32
 
 
 class LVDMFamily(Family):
@@ -67,35 +65,13 @@ class LVDMFamily(Family):
     def autoencoder_stage(self, config, networks, opts, perceptual, device: torch.device,
                           log: Callable[[str], None]) -> AutoencoderStage:
         from vgen.families.lvdm.objectives import lvdm_autoencoder_objective
+        from vgen.training.latent_stats import latent_stats_fitter
 
         if opts.gan_start is not None:
             raise VgenError("--gan-start is available for PVDM autoencoders only; drop it for LVDM")
         autoencoder = networks["autoencoder"]
         return AutoencoderStage(lvdm_autoencoder_objective(autoencoder, perceptual), {"autoencoder": autoencoder},
-                                finish=_fit_latent_stats(autoencoder, opts.seed, device, log))
-
-
-def _fit_latent_stats(autoencoder: nn.Module, seed: int, device: torch.device,
-                      log: Callable[[str], None]) -> Callable[[torch.utils.data.Dataset], None]:
-    """After the AE stage set shift = −mean, scale = 1/std of posterior-sample latents of training clips."""
-    from vgen.training.order import derive_seed
-    from vgen.training.trainer import collate
-
-    @torch.no_grad()
-    def finish(dataset: torch.utils.data.Dataset) -> None:
-        count = min(len(dataset), _STATS_CLIPS)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(derive_seed(seed, "stats")))
-        autoencoder.eval()
-        latents = []
-        for start in range(0, count, 4):
-            video, _ = collate([dataset[int(i)] for i in order[start:min(start + 4, count)]])
-            g = torch.Generator(device=device).manual_seed(derive_seed(seed, "stats", start))
-            latents.append(autoencoder.posterior(video.to(device)).sample(g).float().cpu())
-        autoencoder.fit_latent_stats(torch.cat(latents))
-        log(f"latent statistics from {count} clips: scale {float(autoencoder.scale_factor):.4g}, "
-            f"shift {float(autoencoder.shift_factor):.4g}")
-
-    return finish
+                                finish=latent_stats_fitter(autoencoder, opts.seed, device, log))
 
 
 FAMILY = LVDMFamily()

@@ -20,10 +20,10 @@ class VDMFamily(PixelFamily):
         return {"unet": VDMUNet(config)}
 
     def denoiser(self, model, method, condition, kit):
-        from vgen.pipelines.clip import Condition, labelled_raw
+        from vgen.pipelines.clip import Condition
 
         if method == "mask":
-            raw = labelled_raw(model, kit.settings, known=condition.latent, mask=condition.mask_5d())
+            raw = self.raw(model, kit.settings, known=condition.latent, mask=condition.mask_5d())
             return kit.wrap(raw), _identity
         if method == "reconstruction" and condition.latent is None:
             # Pixel space: the known frames are latent frames, so use the aligned form (VDM eq. 7).
