@@ -46,7 +46,7 @@ def test_pvdm_seams_fall_every_clip() -> None:
 
 
 def test_overlapping_continuation_seams_fall_every_new_half_clip() -> None:
-    # VDM continues with reconstruction guidance on the last half clip: 4 new frames per 8-frame clip.
+    # VDM continues (mask-trained: by its mask conditioning) on the last half clip: 4 new frames per 8-frame clip.
     assert generation_boundaries(model("vdm-tiny"), 128) == (8, 4)
 
 
