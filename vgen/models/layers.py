@@ -65,6 +65,26 @@ def class_embedding(embed: ClassEmbedding | None, labels: torch.Tensor | None, b
     return embed(labels)
 
 
+def known_frame_channels(
+    x_t: torch.Tensor, known: torch.Tensor | None, mask: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_t, known·mask, mask) broadcast to full frames, for inputs ``concat[x_t, known·mask, mask]`` on
+    (B, C, T, H, W) tensors; ``mask`` is (B, 1, T, 1, 1), 1 at known frames. No mask means no known frames."""
+    batch, _, frames, height, width = x_t.shape
+    if mask is None:
+        if known is not None:
+            raise VgenError("known frames were given without a mask; pass mask (B,1,T,1,1) with 1 at known frames")
+        mask = x_t.new_zeros(batch, 1, frames, 1, 1)
+    if mask.shape != (batch, 1, frames, 1, 1):
+        raise VgenError(f"mask has shape {tuple(mask.shape)}; expected {(batch, 1, frames, 1, 1)}")
+    mask = mask.to(x_t.dtype).expand(-1, -1, -1, height, width)
+    if known is None:
+        known = torch.zeros_like(x_t)
+    elif known.shape != x_t.shape:
+        raise VgenError(f"known frames have shape {tuple(known.shape)}; expected {tuple(x_t.shape)}")
+    return x_t, known * mask, mask
+
+
 def zero_module(module: nn.Module) -> nn.Module:
     """Zero every parameter so a residual branch or output head starts as the identity / zero."""
     for p in module.parameters():

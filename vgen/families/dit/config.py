@@ -69,6 +69,8 @@ class DiTDenoiserConfig(StrictModel):
             raise ValueError(f"heads {self.heads} must divide hidden {self.hidden}")
         if self.positions == "rope" and (self.hidden // self.heads) % 4:
             raise ValueError("RoPE needs a head dim divisible by 4 (axial rows/columns and time)")
+        if self.positions == "rope" and self.layout != "factorised" and self.hidden // self.heads < 8:
+            raise ValueError("RoPE over space and time (windowed and full layouts) needs a head dim of at least 8")
         return self
 
 
@@ -95,6 +97,9 @@ class DiTConfig(ModelConfigBase):
             raise ValueError(f"resolution {self.resolution} must be a multiple of spatial_downsample {ae.spatial_downsample}")
         if (self.resolution // ae.spatial_downsample) % self.denoiser.patch_size:
             raise ValueError("the latent size must be a multiple of the denoiser's patch_size")
+        side = self.resolution // ae.spatial_downsample // self.denoiser.patch_size
+        if self.denoiser.layout == "windowed" and side % min(self.denoiser.window, side):
+            raise ValueError(f"the {side}×{side} token grid must be a multiple of the window {self.denoiser.window}")
         if self.p_pred + self.p_interp + self.p_keys > 1:
             raise ValueError("p_pred + p_interp + p_keys must be at most 1")
         return self

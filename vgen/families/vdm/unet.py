@@ -14,7 +14,7 @@ from torch import nn
 
 from vgen.families.vdm.config import VDMConfig
 from vgen.errors import VgenError
-from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding
+from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding, known_frame_channels
 from vgen.models.unet3d import SpaceTimeUNet, UNet3DSpec, image_video_mask
 
 VIDEO_CHANNELS = 3
@@ -62,7 +62,7 @@ class VDMUNet(nn.Module):
             raise VgenError(f"image_frames={image_frames} must be between 0 and the {frames} input frames")
         net_in = x_t
         if self.conditional_frames:
-            net_in = torch.cat(self._known_frame_channels(x_t, known, mask), dim=1)
+            net_in = torch.cat(known_frame_channels(x_t, known, mask), dim=1)
         elif known is not None or mask is not None:
             raise VgenError("this VDM model has no known-frame inputs; use a config with conditional_frames=true")
 
@@ -72,25 +72,6 @@ class VDMUNet(nn.Module):
             emb = emb + label_emb
 
         return self.backbone(net_in, emb, image_video_mask(frames, image_frames, x_t.device))
-
-    @staticmethod
-    def _known_frame_channels(
-        x_t: torch.Tensor, known: torch.Tensor | None, mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x_t, known·mask, mask) broadcast to full frames; no mask means no known frames."""
-        batch, _, frames, height, width = x_t.shape
-        if mask is None:
-            if known is not None:
-                raise VgenError("known frames were given without a mask; pass mask (B,1,T,1,1) with 1 at known frames")
-            mask = x_t.new_zeros(batch, 1, frames, 1, 1)
-        if mask.shape != (batch, 1, frames, 1, 1):
-            raise VgenError(f"mask has shape {tuple(mask.shape)}; expected {(batch, 1, frames, 1, 1)}")
-        mask = mask.to(x_t.dtype).expand(-1, -1, -1, height, width)
-        if known is None:
-            known = torch.zeros_like(x_t)
-        elif known.shape != x_t.shape:
-            raise VgenError(f"known frames have shape {tuple(known.shape)}; expected {tuple(x_t.shape)}")
-        return x_t, known * mask, mask
 
 
 def build(config: VDMConfig) -> dict[str, nn.Module]:
