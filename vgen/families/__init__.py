@@ -37,6 +37,7 @@ BUILTIN: dict[str, str] = {
     "pvdm": "vgen.families.pvdm",
     "vdm": "vgen.families.vdm",
     "lvdm": "vgen.families.lvdm",
+    "dit": "vgen.families.dit",
 }
 
 @dataclass(frozen=True)

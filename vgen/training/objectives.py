@@ -24,6 +24,8 @@ from vgen.diffusion.schedules import Schedule
 from vgen.sampling.noise import randn_per_sample
 
 Generators = Sequence[torch.Generator]
+# Key-frame strides of the strided known-frame masks (what ``interpolate --factor 2..4`` gives a model).
+KEY_STRIDES = (2, 3, 4)
 
 
 # ---------------------------------------------------------------------------------- per-sample draws

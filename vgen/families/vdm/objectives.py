@@ -11,12 +11,9 @@ from torch import Tensor, nn
 
 from vgen.config.base import ModelConfigBase
 from vgen.diffusion.schedules import Schedule
-from vgen.training.objectives import (Generators, denoising_loss, drop_labels, randint_per_sample,
+from vgen.training.objectives import (KEY_STRIDES, Generators, denoising_loss, drop_labels, randint_per_sample,
                                       uniform_per_sample)
 from vgen.training.trainer import Batch, Objective
-
-KEY_STRIDES = (2, 3, 4)
-
 
 def known_frame_mask(generators: Generators, frames: int, device: torch.device, *, p_keys: float = 0.0) -> Tensor:
     """VDM conditioning masks (B, 1, T, 1, 1): ½ none, ¼ first k ∈ [1, T/2] frames (prediction), ¼ both ends
