@@ -119,3 +119,36 @@ def test_the_denoiser_overfits_two_clips_and_samples_them_back():
         losses.append(loss.item())
     assert np.mean(losses[-20:]) < 0.3 * np.mean(losses[:20])
     assert best_correlation() > 0.8
+
+
+def test_joint_image_video_objective_feeds_images_as_one_frame_and_drops_motion():
+    """image_ratio and motion_free_prob decide, per sample, what the denoiser sees; the loss is one mean."""
+    from vgen.diffusion.schedules import schedule_from_config
+    from vgen.families.dit.objectives import dit_diffusion_objective
+    from vgen.training.trainer import Batch
+
+    def calls_for(**update) -> list[dict]:
+        config = preset("dit-tiny").model_copy(update=update)
+        torch.manual_seed(0)
+        networks = build_networks(config)
+        seen: list[dict] = []
+        real = networks["unet"]
+
+        def spy(x, t, **kw):
+            seen.append({"frames": x.shape[2], "batch": x.shape[0], "motion": kw["motion"].tolist(),
+                         "mask": None if kw["mask"] is None else kw["mask"].flatten(1).tolist()})
+            return real(x, t, **kw)
+
+        objective = dit_diffusion_objective(config, {**networks, "unet": spy}, schedule_from_config(config.diffusion), 0.1)
+        video = torch.rand(4, 3, 9, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+        loss = objective(Batch(video=video, labels=None, step=0), [torch.Generator().manual_seed(i) for i in range(4)])
+        assert loss["unet"].ndim == 0 and torch.isfinite(loss["unet"])
+        return seen
+
+    images = calls_for(image_ratio=0.99, motion_free_prob=0.0)
+    assert [(c["frames"], c["batch"]) for c in images] == [(1, 4)]  # every sample an image: one frame, one call
+    videos = calls_for(image_ratio=0.0, motion_free_prob=0.0, p_pred=1.0, p_interp=0.0, p_keys=0.0)
+    assert [c["frames"] for c in videos] == [5] and all(videos[0]["motion"])
+    assert all(row[0] == 1.0 for row in videos[0]["mask"])  # prediction masks: the first latent frames given
+    still = calls_for(image_ratio=0.0, motion_free_prob=1.0, p_pred=1.0, p_interp=0.0, p_keys=0.0)
+    assert not any(still[0]["motion"]) and all(sum(row) == 0 for row in still[0]["mask"])  # motion-free: no known frames
