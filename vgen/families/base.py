@@ -92,6 +92,14 @@ class Family:
 
         return labelled_raw(model, settings, **cond)
 
+    def condition_kwargs(self, model: "LoadedModel", cond: Optional[Tensor]) -> dict[str, Any]:
+        """The network keyword arguments of ``LoadedModel.denoise``'s ``cond`` (families without a clip condition
+        take none)."""
+        if cond is not None:
+            raise VgenError(f"{self.name} networks take no clip condition; pass their conditioning as keyword "
+                            "arguments instead")
+        return {}
+
     def denoiser(self, model: "LoadedModel", method: str, condition: "Condition", kit: "DenoiseKit"
                  ) -> "DenoiserAndFinalize":
         """(denoiser for the sampler, function applied to the sampled latent) for ``method``."""

@@ -78,6 +78,17 @@ class LoadedModel:
         video = self.family.decode(self, latent)
         return video.clamp(-1, 1) if clamp else video
 
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor | int, cond: torch.Tensor | None = None,
+                **network_kwargs: object) -> torch.Tensor:
+        """The raw network output (eps, v or x0, per ``config.diffusion.prediction``) for latents ``x_t`` (B, *latent_shape)
+        at timesteps ``t`` ((B,) or one int). ``cond`` is the family's clip condition: the previous clip's clean latent
+        for PVDM (None = the null condition); other families take their conditioning as keyword arguments (VDM
+        ``known``/``mask``, LVDM ``mask``/``s``, DiT ``known``/``mask``/``motion``, every family ``class_labels``)."""
+        if not torch.is_tensor(t):
+            t = torch.full((x_t.shape[0],), int(t), dtype=torch.long, device=x_t.device)
+        with torch.no_grad(), self.autocast():
+            return self.unet(x_t, t, **self.family.condition_kwargs(self, cond), **network_kwargs).float()
+
     def latent_shape(self, frames: int | None = None) -> tuple[int, ...]:
         """Shape (without batch) of the latent of a clip of ``frames`` (default: one model clip)."""
         return self.family.latent_shape(self, frames or self.clip_frames)

@@ -21,6 +21,10 @@ class PVDMFamily(Family):
         return {"autoencoder": PVDMAutoencoder(config.autoencoder, config.frames, config.resolution),
                 "unet": PVDMUNet(config)}
 
+    def condition_kwargs(self, model, cond: Optional[Tensor]) -> dict:
+        """The previous clip's clean latent; None is the null condition (all zeros), as in training."""
+        return {"cond": cond}
+
     def denoiser(self, model, method, condition, kit):
         if method == "latent":
             from vgen.families.pvdm.conditioning import pvdm_guided_raw
