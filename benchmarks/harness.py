@@ -711,7 +711,8 @@ def print_tables(results: dict[str, Any]) -> None:
     """One plain table per section on stdout."""
     for name in SECTIONS:
         section = results[name]
-        print(f"\n== {name} (load {section.get('load_average_before')} -> {section.get('load_average_after')})")
+        load = section.get("load_average_before")
+        print(f"\n== {name}" + (f" (load {load} -> {section['load_average_after']})" if load else ""))
         if section.get("skipped") or section.get("error"):
             print(f"   skipped: {section['skipped']}" if section.get("skipped") else f"   ERROR: {section['error']}")
             continue

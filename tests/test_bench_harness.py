@@ -1,0 +1,115 @@
+"""The benchmark harness (benchmarks/harness.py) runs end to end; no timing is asserted.
+
+The smoke run must pass with or without the peer packages (video-diffusion-pytorch, diffusers): a missing peer is
+skipped with a note. The attention test guards what every timing of the harness assumes: the PVDM and VDM networks hand
+``scaled_dot_product_attention`` inputs its fused CPU kernel accepts, so the slow math fallback cannot come back
+silently.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = ROOT / "benchmarks" / "harness.py"
+
+
+@pytest.fixture(scope="module")
+def harness():
+    spec = importlib.util.spec_from_file_location("vgen_bench_harness", HARNESS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(HARNESS), "--smoke", "--out", str(out)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for name in ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm"):
+        section = report[name]
+        assert "error" not in section, (name, section.get("error"))
+        assert section["load_average_before"] and section["load_average_after"]
+        if name != "peers":
+            assert "skipped" not in section, name
+        assert name in proc.stdout  # each section has a table
+
+    assert report["matmul"]["peak_gflops_s"] > 0 and report["matmul"]["threads"] >= 1
+    forward = {row["model"]: row for row in report["forward"]["rows"]}
+    assert {"pvdm-tiny", "vdm-tiny", "lvdm-tiny", "dit-tiny", "bundled:pvdm-mini-bouncing"} <= set(forward)
+    for row in forward.values():
+        assert row["gflops"] > 0 and row["median_s"] > 0 and 0 < row["share_of_peak"]
+        assert row["fused_eligible"] is True, row["model"]
+    sample = report["sample"]
+    assert [row["frames"] for row in sample["rows"]] == [16, 32] and sample["steps"] == 2
+    assert all(row["peak_rss_mib"] > 0 and row["runs"][0]["frames"] == row["frames"] for row in sample["rows"])
+    stages = {(row["model"], row["stage"]) for row in report["training"]["rows"]}
+    assert {("pvdm-tiny", "ae"), ("pvdm-tiny", "diffusion"), ("vdm-tiny", "diffusion")} <= stages
+    assert all(row["steps_s"] > 0 for row in report["training"]["rows"])
+    compare = report["pvdm_vs_vdm"]
+    assert compare["vdm_over_pvdm_flops"] > 0 and compare["vdm_over_pvdm_time"] > 0
+
+    peers = report["peers"]
+    for dist, installed in report["machine"]["peers_installed"].items():
+        if installed is None:
+            assert "not installed" in peers["peers"][dist]["skipped"]
+        else:
+            assert peers["peers"][dist]["version"] == installed
+    if "skipped" not in peers:
+        networks = {row["network"] for row in peers["rows"]}
+        assert {"vgen VDMUNet", "vgen LVDMUNet"} <= networks
+
+
+def test_missing_peers_are_skipped_with_a_note(harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in ("video_diffusion_pytorch", "diffusers"):
+        monkeypatch.setitem(sys.modules, module, None)  # as if not installed: find_spec answers None
+    out = tmp_path / "peers.json"
+    assert harness.main(["--smoke", "--only", "peers", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert "not installed" in report["peers"]["skipped"]
+    assert set(report["peers"]["peers"]) == {"video-diffusion-pytorch", "diffusers"}
+    assert report["forward"] == {"skipped": "not selected (--only)"}
+
+
+def test_torchvision_stand_in_serves_the_import_and_is_removed(harness) -> None:
+    if "torchvision" in sys.modules:
+        pytest.skip("a torchvision is already imported; the stand-in is not used then")
+    with harness.inert_torchvision():
+        from torchvision import transforms as T, utils  # noqa: F401
+
+        T.ToTensor()  # evaluated at import time by video-diffusion-pytorch (a default argument)
+    assert not any(name == "torchvision" or name.startswith("torchvision.") for name in sys.modules)
+
+
+@pytest.mark.parametrize("name", ["pvdm-tiny", "vdm-tiny"])
+def test_attention_inputs_suit_the_fused_kernel(harness, name: str) -> None:
+    torch.manual_seed(0)
+    model = harness.cpu_model(harness.preset(name))
+    x = torch.randn(1, *model.latent_shape())
+    calls = harness.attention_inputs(lambda: model.denoise(x, 500))
+    assert calls, f"{name} made no scaled_dot_product_attention call"
+    for call in calls:
+        assert call["dims"] == [4, 4, 4], call
+        assert call["last_stride"] == [1, 1, 1], call
+        assert len(set(call["dtypes"])) == 1 and len(set(call["head_widths"])) == 1, call
+        assert call["fused_eligible"]
+
+
+def test_attention_check_flags_inputs_the_fused_kernel_refuses(harness) -> None:
+    q = torch.randn(2, 4, 8, 16)
+    strided = torch.randn(2, 4, 16, 8).transpose(-1, -2)  # stride 8 along the head channels
+    calls = harness.attention_inputs(lambda: (torch.nn.functional.scaled_dot_product_attention(q, q, q),
+                                              torch.nn.functional.scaled_dot_product_attention(q, strided, q)))
+    assert [call["fused_eligible"] for call in calls] == [True, False]
+    assert calls[1]["last_stride"] == [1, 8, 1]
