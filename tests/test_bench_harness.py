@@ -113,3 +113,12 @@ def test_attention_check_flags_inputs_the_fused_kernel_refuses(harness) -> None:
                                               torch.nn.functional.scaled_dot_product_attention(q, strided, q)))
     assert [call["fused_eligible"] for call in calls] == [True, False]
     assert calls[1]["last_stride"] == [1, 8, 1]
+
+
+def test_readme_install_lines_pin_exactly_the_bench_extra() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    extra = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["bench"])
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    pins = {word for line in readme.splitlines() if line.strip().startswith("pip install")
+            for word in line.split() if "==" in word}
+    assert pins == extra
