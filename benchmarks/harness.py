@@ -643,6 +643,8 @@ def section_pvdm_vs_vdm(opts: argparse.Namespace, results: dict[str, Any]) -> di
     peak = peak_of(results)
     pvdm_name, vdm_name = ("pvdm-mini", "vdm-mini") if opts.smoke else ("pvdm-s", "vdm")
     pvdm_config = preset(pvdm_name)
+    if opts.compare_resolution:
+        pvdm_config = type(pvdm_config).model_validate({**pvdm_config.model_dump(), "resolution": opts.compare_resolution})
     frames, res = pvdm_config.frames, pvdm_config.resolution
     vdm_config = VDMConfig.model_validate({**preset(vdm_name).model_dump(), "name": f"{vdm_name}@{frames}x{res}",
                                            "frames": frames, "resolution": res})
@@ -774,8 +776,10 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--peer-target", help="vgen VDM preset the peers are matched to (default vdm; smoke vdm-tiny)")
     parser.add_argument("--compare-steps", type=int, help="sampler steps of the PVDM/VDM cost (default 50)")
     parser.add_argument("--compare-repeats", type=int, default=1,
-                        help="repetitions of the PVDM/VDM section (default 1: one VDM forward at 16x256² is 28 "
+                        help="repetitions of the PVDM/VDM section (default 1: one VDM forward at 16x256² is 52 "
                              "TFLOPs, many minutes on a CPU, and is not warmed up)")
+    parser.add_argument("--compare-resolution", type=int,
+                        help="output resolution of the PVDM/VDM section (default: the PVDM preset's, 256; smoke 32)")
     # Child mode of the sample section (one sample run in its own process).
     parser.add_argument("--child-sample", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default=BUNDLED, help=argparse.SUPPRESS)
