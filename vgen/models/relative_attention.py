@@ -10,14 +10,21 @@ with learned tables ``R_K``, ``R_V`` of shape ``(2L + 1, d_head)`` shared by all
 rather than run through ``scaled_dot_product_attention``: the ``R_V`` term needs the attention weights, which no fused
 kernel returns, and over a few frames the plain matmuls are about twice as fast as SDPA's unfused path (measured
 against an SDPA call with the weights recovered through an identity block appended to the values).
+
+``layout="lvdm"`` reproduces the key term of LVDM's official ``QKVAttention`` (needed for imported weights): its
+einsum indexes the relative-key product by (key, query), so logit ``e_ij`` gets ``q_j · R_K[clip(i - j)]``, and that
+product is scaled by ``d^(-1/4)`` (the official code scales only q) instead of ``d^(-1/2)``. The value term is Shaw's.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import nn
+
+RelativeLayout = Literal["shaw", "lvdm"]
 
 
 class ShawRelativeAttention(nn.Module):
@@ -27,8 +34,9 @@ class ShawRelativeAttention(nn.Module):
     (every row must allow at least one key). Returns (N, heads, T, d_head).
     """
 
-    def __init__(self, head_dim: int, max_relative_position: int) -> None:
+    def __init__(self, head_dim: int, max_relative_position: int, layout: RelativeLayout = "shaw") -> None:
         super().__init__()
+        self.layout = layout
         self.max_relative_position = max_relative_position
         num_distances = 2 * max_relative_position + 1
         self.rel_k = nn.Parameter(torch.empty(num_distances, head_dim))
@@ -49,7 +57,12 @@ class ShawRelativeAttention(nn.Module):
         index = self.relative_index(length, q.device)
         rel_k = self.rel_k[index].to(q.dtype)  # (T, T, d)
         rel_v = self.rel_v[index].to(q.dtype)
-        logits = (q @ k.transpose(-1, -2) + torch.einsum("nhid,ijd->nhij", q, rel_k)) / math.sqrt(head_dim)
+        if self.layout == "lvdm":
+            # official: q_j · R_K[index[j, i]] lands in logit (i, j), scaled by d^(-1/4)
+            logits = (q @ k.transpose(-1, -2)) / math.sqrt(head_dim) + torch.einsum(
+                "nhjd,jid->nhij", q, rel_k) * head_dim ** -0.25
+        else:
+            logits = (q @ k.transpose(-1, -2) + torch.einsum("nhid,ijd->nhij", q, rel_k)) / math.sqrt(head_dim)
         if mask is not None:
             logits = logits.masked_fill(~mask, float("-inf"))
         weights = logits.softmax(dim=-1)

@@ -9,7 +9,9 @@ spatial only, so time is never resampled. ResBlocks take a (possibly per-frame) 
 Group norms are computed per frame (time folded into the batch). With 1×3×3 convolutions this makes temporal attention
 the ONLY place where frames interact, which is what joint image-video training relies on (appended images must stay
 independent of the video, VDM §3.1). LVDM's code normalises over the whole clip; per-frame statistics have the same
-parameter count and keep frames separable.
+parameter count and keep frames separable. :class:`UNet3DSpec` can switch the network to the official LVDM numerics
+instead (``block_norm="clip"``, ``temporal_norm="position"``, ``relative_position="lvdm"``, ``norm_eps=1e-5``) so that
+imported LVDM weights compute what they computed in the official code; the defaults keep vgen's own layout.
 
 Layout (LDM/ADM ordering): input conv; per level ``num_res_blocks`` × [ResBlock (+ space/time attention)], spatial
 Downsample between levels; middle ResBlock, attention, ResBlock; decoder ``num_res_blocks + 1`` ResBlocks per level each
@@ -19,6 +21,7 @@ eating a skip, Upsample at the end of every level but the top; GN → SiLU → z
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +31,7 @@ from torch.utils.checkpoint import checkpoint
 
 from vgen.errors import VgenError
 from vgen.models.layers import group_norm, multihead_attention, zero_module
-from vgen.models.relative_attention import ShawRelativeAttention
+from vgen.models.relative_attention import RelativeLayout, ShawRelativeAttention
 
 
 def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
@@ -50,14 +53,37 @@ def image_video_mask(num_frames: int, image_frames: int, device: torch.device | 
     return mask
 
 
-class FrameNorm(nn.Module):
-    """GroupNorm of a (B, C, T, H, W) tensor with statistics per frame (time folded into the batch)."""
+NormStatistics = Literal["frame", "clip"]
 
-    def __init__(self, channels: int, groups: int = 32) -> None:
+
+@dataclass(frozen=True)
+class NormSpec:
+    """How the backbone's GroupNorms are built: group count (largest <= ``groups`` dividing the channels), epsilon,
+    and, for ResBlocks and the output head, whether statistics are per frame or over the whole clip."""
+
+    groups: int = 32
+    eps: float = 1e-6
+    statistics: NormStatistics = "frame"
+
+
+class FrameNorm(nn.Module):
+    """GroupNorm of a (B, C, T, H, W) tensor with statistics per frame (time folded into the batch), or over the
+    whole clip (C/G channels × T × H × W per group) when ``per_frame`` is False."""
+
+    def __init__(self, channels: int, groups: int = 32, *, eps: float = 1e-6, per_frame: bool = True) -> None:
         super().__init__()
+        self.per_frame = per_frame
         self.norm = group_norm(channels, groups)
+        self.norm.eps = eps
+
+    @classmethod
+    def from_spec(cls, channels: int, spec: NormSpec, per_frame: bool | None = None) -> "FrameNorm":
+        return cls(channels, spec.groups, eps=spec.eps,
+                   per_frame=spec.statistics == "frame" if per_frame is None else per_frame)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.per_frame:
+            return self.norm(x)
         frames = x.shape[2]
         y = self.norm(rearrange(x, "b c t h w -> (b t) c h w"))
         return rearrange(y, "(b t) c h w -> b c t h w", t=frames)
@@ -71,12 +97,13 @@ class ResBlock3D(nn.Module):
     scale and shift (LVDM's per-frame noise-level embedding); a clip-level embedding is simply repeated over T.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0,
+                 norm: NormSpec = NormSpec()) -> None:
         super().__init__()
-        self.in_norm = FrameNorm(in_channels)
+        self.in_norm = FrameNorm.from_spec(in_channels, norm)
         self.in_conv = spatial_conv(in_channels, out_channels)
         self.emb_proj = nn.Linear(emb_dim, 2 * out_channels)
-        self.out_norm = FrameNorm(out_channels)
+        self.out_norm = FrameNorm.from_spec(out_channels, norm)
         self.dropout = nn.Dropout(dropout)
         self.out_conv = zero_module(spatial_conv(out_channels, out_channels))
         self.skip = nn.Identity() if in_channels == out_channels else nn.Conv3d(in_channels, out_channels, 1)
@@ -91,10 +118,10 @@ class ResBlock3D(nn.Module):
 class SpatialAttention(nn.Module):
     """Residual multi-head self-attention over the H·W positions of each frame (time folded into the batch)."""
 
-    def __init__(self, channels: int, heads: int) -> None:
+    def __init__(self, channels: int, heads: int, norm: NormSpec = NormSpec()) -> None:
         super().__init__()
         self.heads = heads
-        self.norm = FrameNorm(channels)
+        self.norm = FrameNorm.from_spec(channels, norm, per_frame=True)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.proj = zero_module(nn.Linear(channels, channels))
 
@@ -111,19 +138,28 @@ class TemporalAttention(nn.Module):
 
     Positions enter only through Shaw relative-position tables clipped at ``max_relative_position``; ``mask``
     (boolean T×T, True = may attend) restricts which frames see which, e.g. :func:`image_video_mask`.
+
+    ``norm_over_time`` takes the pre-norm statistics per spatial position over (C/G channels × T), as LVDM's official
+    ``norm_t`` does on its ``(b h w) c t`` tokens, instead of per frame; ``relative_layout`` is passed to
+    :class:`ShawRelativeAttention`.
     """
 
-    def __init__(self, channels: int, heads: int, max_relative_position: int) -> None:
+    def __init__(self, channels: int, heads: int, max_relative_position: int, norm: NormSpec = NormSpec(), *,
+                 norm_over_time: bool = False, relative_layout: RelativeLayout = "shaw") -> None:
         super().__init__()
         self.heads = heads
-        self.norm = FrameNorm(channels)
+        self.norm_over_time = norm_over_time
+        self.norm = FrameNorm.from_spec(channels, norm, per_frame=True)
         self.qkv = nn.Linear(channels, 3 * channels)
-        self.attention = ShawRelativeAttention(channels // heads, max_relative_position)
+        self.attention = ShawRelativeAttention(channels // heads, max_relative_position, layout=relative_layout)
         self.proj = zero_module(nn.Linear(channels, channels))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, _, t, h, w = x.shape
-        tokens = rearrange(self.norm(x), "b c t h w -> (b h w) t c")
+        if self.norm_over_time:
+            tokens = rearrange(self.norm.norm(rearrange(x, "b c t h w -> (b h w) c t")), "n c t -> n t c")
+        else:
+            tokens = rearrange(self.norm(x), "b c t h w -> (b h w) t c")
         q, k, v = (rearrange(y, "n t (m d) -> n m t d", m=self.heads) for y in self.qkv(tokens).chunk(3, dim=-1))
         out = rearrange(self.attention(q, k, v, mask), "n m t d -> n t (m d)")
         return x + rearrange(self.proj(out), "(b h w) t c -> b c t h w", b=b, h=h, w=w)
@@ -168,7 +204,12 @@ class SpaceTimeSequential(nn.ModuleList):
 @dataclass(frozen=True)
 class UNet3DSpec:
     """Hyper-parameters of the shared backbone. Give exactly one of ``num_heads`` (fixed count, LVDM) or
-    ``head_dim`` (heads = channels / head_dim, VDM). ``attention_levels`` index ``channel_mult`` (0 = full res)."""
+    ``head_dim`` (heads = channels / head_dim, VDM). ``attention_levels`` index ``channel_mult`` (0 = full res).
+
+    The last five fields only matter for imported official LVDM weights (see the module docstring); their defaults
+    are vgen's own layout: ``norm_groups``/``norm_eps`` for every GroupNorm, ``block_norm`` the statistics of the
+    ResBlock and output-head norms, ``temporal_norm`` those of the temporal-attention pre-norm ("frame", or
+    "position": per spatial position over time), ``relative_position`` the relative-position term layout."""
 
     in_channels: int
     out_channels: int
@@ -182,6 +223,11 @@ class UNet3DSpec:
     head_dim: int | None = None
     dropout: float = 0.0
     gradient_checkpointing: bool = False
+    norm_groups: int = 32
+    norm_eps: float = 1e-6
+    block_norm: NormStatistics = "frame"
+    temporal_norm: Literal["frame", "position"] = "frame"
+    relative_position: RelativeLayout = "shaw"
 
     def __post_init__(self) -> None:
         if (self.num_heads is None) == (self.head_dim is None):
@@ -191,6 +237,10 @@ class UNet3DSpec:
         if self.head_dim is not None:
             return max(1, channels // self.head_dim)
         return self.num_heads  # type: ignore[return-value]
+
+    @property
+    def norm(self) -> NormSpec:
+        return NormSpec(self.norm_groups, self.norm_eps, self.block_norm)
 
 
 class SpaceTimeUNet(nn.Module):
@@ -203,17 +253,24 @@ class SpaceTimeUNet(nn.Module):
         super().__init__()
         self.spec = spec
         ch = spec.model_channels
+        norm = spec.norm
         self.input_conv = spatial_conv(spec.in_channels, ch)
 
         def attention(channels: int) -> list[nn.Module]:
             heads = spec.heads(channels)
-            return [SpatialAttention(channels, heads), TemporalAttention(channels, heads, spec.max_relative_position)]
+            return [SpatialAttention(channels, heads, norm),
+                    TemporalAttention(channels, heads, spec.max_relative_position, norm,
+                                      norm_over_time=spec.temporal_norm == "position",
+                                      relative_layout=spec.relative_position)]
+
+        def resblock(in_channels: int, out_channels: int) -> ResBlock3D:
+            return ResBlock3D(in_channels, out_channels, spec.emb_dim, spec.dropout, norm)
 
         self.encoder = nn.ModuleList()
         skip_channels = [ch]
         for level, mult in enumerate(spec.channel_mult):
             for _ in range(spec.num_res_blocks):
-                blocks: list[nn.Module] = [ResBlock3D(ch, mult * spec.model_channels, spec.emb_dim, spec.dropout)]
+                blocks: list[nn.Module] = [resblock(ch, mult * spec.model_channels)]
                 ch = mult * spec.model_channels
                 if level in spec.attention_levels:
                     blocks += attention(ch)
@@ -223,14 +280,12 @@ class SpaceTimeUNet(nn.Module):
                 self.encoder.append(SpaceTimeSequential([Downsample(ch)]))
                 skip_channels.append(ch)
 
-        self.middle = SpaceTimeSequential([
-            ResBlock3D(ch, ch, spec.emb_dim, spec.dropout), *attention(ch), ResBlock3D(ch, ch, spec.emb_dim, spec.dropout)
-        ])
+        self.middle = SpaceTimeSequential([resblock(ch, ch), *attention(ch), resblock(ch, ch)])
 
         self.decoder = nn.ModuleList()
         for level, mult in reversed(list(enumerate(spec.channel_mult))):
             for i in range(spec.num_res_blocks + 1):
-                blocks = [ResBlock3D(ch + skip_channels.pop(), mult * spec.model_channels, spec.emb_dim, spec.dropout)]
+                blocks = [resblock(ch + skip_channels.pop(), mult * spec.model_channels)]
                 ch = mult * spec.model_channels
                 if level in spec.attention_levels:
                     blocks += attention(ch)
@@ -238,7 +293,8 @@ class SpaceTimeUNet(nn.Module):
                     blocks.append(Upsample(ch))
                 self.decoder.append(SpaceTimeSequential(blocks))
 
-        self.out = nn.Sequential(FrameNorm(ch), nn.SiLU(), zero_module(spatial_conv(ch, spec.out_channels)))
+        self.out = nn.Sequential(FrameNorm.from_spec(ch, norm), nn.SiLU(),
+                                 zero_module(spatial_conv(ch, spec.out_channels)))
 
     @property
     def spatial_factor(self) -> int:

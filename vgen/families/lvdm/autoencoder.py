@@ -7,7 +7,8 @@ front/top/left gets more; clip boundaries therefore see repeated edge frames ins
 Encoder: stem k3 conv; one stage per halving (stage i halves every axis whose factor is not used up yet), each a k4
 strided conv + ResBlock; GN → SiLU → k3 conv to 2·z channels; 1×1×1 ``quant_conv``. The result parameterises a diagonal
 Gaussian posterior (mean, log-variance clamped to [-30, 20]). Decoder: 1×1×1 ``post_quant_conv``; per stage a k4
-transposed conv (strides in reverse order) + 2 ResBlocks; final k3 conv to RGB.
+transposed conv (strides in reverse order; in the encoder's order with ``decoder_strides="encoder"``, as the official
+decoder does) + 2 ResBlocks; final k3 conv to RGB.
 
 Diffusion runs on normalised latents ``z_diff = scale_factor · (z + shift_factor)``; the buffers default to (1, 0) and
 are fitted on encoded training data by :meth:`LVDMAutoencoder.fit_latent_stats`.
@@ -116,7 +117,7 @@ class LVDMAutoencoder(nn.Module):
         self.post_quant_conv = nn.Conv3d(z, z, 1)
         decoder: list[nn.Module] = []
         in_ch = z
-        for stride in reversed(strides):
+        for stride in (reversed(strides) if config.decoder_strides == "mirrored" else strides):
             upsample = SamePadConv3d(in_ch, ch, 4, stride, transposed=True)
             decoder += [upsample, ResBlock(ch, groups), ResBlock(ch, groups)]
             in_ch, ch = ch, ch // 2
