@@ -107,6 +107,10 @@ def test_preset_without_weights_says_so(tmp_vgen_home):
         resolve_model("pvdm-s")
     message = str(info.value)
     assert "preset 'pvdm-s' has no trained weights" in message and "vgen train --model pvdm-s" in message
+    assert "architecture only" in message and "vgen import pvdm" in message  # both ways forward
+    with pytest.raises(VgenError) as info:
+        resolve_model("vdm-tiny")
+    assert "vgen import" not in str(info.value)  # no official checkpoints for this family
 
 
 def test_bad_register_inputs(tmp_vgen_home, tmp_path):

@@ -53,7 +53,7 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         # carrying the plane UNet along, with the rate decayed to 0; then the UNet adapts to the sharper latents.
         Stage("ae-more", "@diffusion", ("--stage", "ae", "--steps", "2500", "--lr", "2e-3", "--warmup", "100",
                                         "--lr-decay", "cosine", "--batch-size", "8"), seed=1),
-        Stage("diffusion-more", "@ae-more", ("--stage", "diffusion", "--steps", "1250", "--lr", "1e-3",
+        Stage("diffusion-more", "@ae-more", ("--stage", "diffusion", "--steps", "800", "--lr", "1e-3",
                                              "--warmup", "50", "--lr-decay", "cosine", "--batch-size", "16",
                                              "--ema-decay", "0.999"), seed=1),
     ),

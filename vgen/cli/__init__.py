@@ -51,6 +51,7 @@ def root(
 from vgen.cli import data as _data  # noqa: E402
 from vgen.cli import evaluate as _evaluate  # noqa: E402
 from vgen.cli import extend as _extend  # noqa: E402
+from vgen.cli import import_ as _import  # noqa: E402
 from vgen.cli import interpolate as _interpolate  # noqa: E402
 from vgen.cli import models as _models  # noqa: E402
 from vgen.cli import sample as _sample  # noqa: E402
@@ -63,6 +64,7 @@ app.command("train")(_train.train_cmd)
 app.command("evaluate")(_evaluate.evaluate_cmd)
 app.command("models")(_models.models_cmd)
 app.add_typer(_data.app, name="data")
+app.add_typer(_import.app, name="import")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

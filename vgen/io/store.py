@@ -170,8 +170,11 @@ def _unknown(name: str) -> VgenError:
 
     target = models_dir() / name
     if name in PRESETS:
-        return VgenError(f"preset {name!r} has no trained weights yet: train them with `vgen train --model {name} "
-                         f"--data DIR --name NAME` and use --model NAME, or put its .safetensors files in {target}")
+        family = getattr(PRESETS[name], "family", "")
+        official = (f", or import the paper's released checkpoints with `vgen import {family} ... --name NAME`"
+                    if family in ("pvdm", "lvdm") else "")
+        return VgenError(f"preset {name!r} has no trained weights: it is an architecture only; train it with `vgen train "
+                         f"--model {name} --data DIR --name NAME`{official}, then use --model NAME")
     return VgenError(f"unknown model {name!r} (not in the store {models_dir()}, not bundled, not a path); train one "
                      f"with `vgen train --model <preset> --data DIR --name {name}` or put its .safetensors files in {target}")
 
