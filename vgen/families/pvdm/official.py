@@ -330,7 +330,8 @@ def infer_autoencoder(sd: StateDict, path: Path, ddconfig: Optional[dict[str, An
                                     proj_head_dim=proj_head_dim, proj_mlp=proj_mlp, latent_channels=latent,
                                     pixel_head="linear", proj_readout="first", rope_layout="official")
     except ValueError as exc:
-        raise VgenError(f"{path}: the inferred autoencoder is not one vgen can build ({_one_line(exc)[:160]})") from None
+        raise VgenError(f"{path}: the inferred autoencoder is not one vgen can build ({_one_line(exc)[:160]})") \
+            from None
     return cfg, frames, resolution
 
 
