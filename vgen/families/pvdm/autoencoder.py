@@ -11,6 +11,8 @@ Token cubes are laid out ``(B, S, H', W', D)`` throughout.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -24,12 +26,48 @@ from vgen.models.rope import apply_rope, rope_1d, rope_axial
 Rope = tuple[torch.Tensor, torch.Tensor]
 
 
+# --- The official code's rotary layout (``rope_layout="official"``) -------------------------------------------
+# Tables hold one angle per channel, (L, d), and channels (2i, 2i+1) form the rotated pairs. The frame table is
+# the rotate-half table [θ_0..θ_{d/2-1}, θ_0..θ_{d/2-1}] applied to these pairs, so channel c turns by the angle of
+# frequency c mod d/2 and the two channels of a pair turn by different angles. The axial table gives both channels
+# of a pair the same angle (row angles for the first d/4 pairs, column angles for the rest), i.e. the rotation of
+# :func:`rope_axial` with interleaved pairs. The arithmetic follows the official order (frequencies as 1/10000^x,
+# position·frequency·π for the axial grid) so the tables match bit for bit.
+
+
+def official_rope_frames(length: int, dim: int, *, device: torch.device) -> Rope:
+    """(cos, sin) of shape (length, dim) for frame positions 0..length-1 (official layout)."""
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim, 2, device=device).float() / dim))
+    angles = torch.arange(length, device=device).float()[:, None] * inv_freq[None, :]
+    angles = torch.cat([angles, angles], dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def official_rope_axial(height: int, width: int, dim: int, *, device: torch.device, max_freq: float = 10.0) -> Rope:
+    """(cos, sin) of shape (height·width, dim) for a row-major token grid (official layout)."""
+    scales = torch.logspace(0.0, math.log(max_freq / 2) / math.log(2), dim // 4, base=2, device=device)[None, :]
+    rows = torch.linspace(-1.0, 1.0, height, device=device)[:, None] * scales * math.pi  # (H, d/4)
+    cols = torch.linspace(-1.0, 1.0, width, device=device)[:, None] * scales * math.pi  # (W, d/4)
+    angles = torch.cat([rows[:, None, :].expand(height, width, -1), cols[None, :, :].expand(height, width, -1)],
+                       dim=-1).reshape(height * width, dim // 2)
+    angles = angles.repeat_interleave(2, dim=-1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x·cos + r(x)·sin with r turning each pair (x_2i, x_2i+1) to (−x_2i+1, x_2i); tables (L, d)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    turned = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return x * cos.to(x.dtype) + turned * sin.to(x.dtype)
+
+
 class Attention(nn.Module):
     """Multi-head softmax self-attention on (N, L, D) with optional rotary queries/keys."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int) -> None:
+    def __init__(self, dim: int, heads: int, head_dim: int, rope_layout: str = "half") -> None:
         super().__init__()
         self.heads = heads
+        self.rotate = apply_rope_pairs if rope_layout == "official" else apply_rope
         self.to_qkv = nn.Linear(dim, 3 * heads * head_dim, bias=False)
         self.to_out = nn.Linear(heads * head_dim, dim)
 
@@ -38,7 +76,7 @@ class Attention(nn.Module):
         qkv = rearrange(self.to_qkv(x), "n l (three h d) -> three n h l d", three=3, h=self.heads)
         qk, v = qkv[:2], qkv[2]
         if rope is not None:
-            qk = apply_rope(qk, *rope)
+            qk = self.rotate(qk, *rope)
         out = F.scaled_dot_product_attention(qk[0], qk[1], v)
         return self.to_out(rearrange(out, "n h l d -> n l (h d)"))
 
@@ -59,10 +97,10 @@ class GEGLU(nn.Module):
 class TimeAttention(nn.Module):
     """Pre-LN attention across frames at each spatial location, 1-D RoPE over frame index."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int) -> None:
+    def __init__(self, dim: int, heads: int, head_dim: int, rope_layout: str = "half") -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads, head_dim)
+        self.attn = Attention(dim, heads, head_dim, rope_layout)
 
     def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:
         """x: (B, S, N, D) -> residual branch (B, S, N, D)."""
@@ -74,10 +112,10 @@ class TimeAttention(nn.Module):
 class SpaceAttention(nn.Module):
     """Pre-LN attention across the patches of one frame, axial RoPE over (row, column)."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int) -> None:
+    def __init__(self, dim: int, heads: int, head_dim: int, rope_layout: str = "half") -> None:
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.attn = Attention(dim, heads, head_dim)
+        self.attn = Attention(dim, heads, head_dim, rope_layout)
 
     def forward(self, x: torch.Tensor, rope: Rope) -> torch.Tensor:
         """x: (B, S, N, D) -> residual branch (B, S, N, D); frames never mix."""
@@ -89,10 +127,10 @@ class SpaceAttention(nn.Module):
 class TimeSformerBlock(nn.Module):
     """Divided space-time attention (Bertasius et al. 2021): time-attn, space-attn, GEGLU FF, all pre-LN residual."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int, ff_hidden: int) -> None:
+    def __init__(self, dim: int, heads: int, head_dim: int, ff_hidden: int, rope_layout: str = "half") -> None:
         super().__init__()
-        self.time_attn = TimeAttention(dim, heads, head_dim)
-        self.space_attn = SpaceAttention(dim, heads, head_dim)
+        self.time_attn = TimeAttention(dim, heads, head_dim, rope_layout)
+        self.space_attn = SpaceAttention(dim, heads, head_dim, rope_layout)
         self.ff_norm = nn.LayerNorm(dim)
         self.ff = GEGLU(dim, ff_hidden)
 
@@ -108,14 +146,20 @@ class TimeSformer(nn.Module):
     def __init__(self, cfg: PVDMAutoencoderConfig) -> None:
         super().__init__()
         self.head_dim = cfg.head_dim
+        self.official_rope = cfg.rope_layout == "official"
         self.blocks = nn.ModuleList(
-            TimeSformerBlock(cfg.width, cfg.heads, cfg.head_dim, cfg.ff_hidden) for _ in range(cfg.depth)
+            TimeSformerBlock(cfg.width, cfg.heads, cfg.head_dim, cfg.ff_hidden, cfg.rope_layout)
+            for _ in range(cfg.depth)
         )
 
     def forward(self, cube: torch.Tensor) -> torch.Tensor:
         _, s, h, w, _ = cube.shape
-        rope_time = rope_1d(s, self.head_dim, device=cube.device)
-        rope_space = rope_axial(h, w, self.head_dim, device=cube.device)
+        if self.official_rope:
+            rope_time = official_rope_frames(s, self.head_dim, device=cube.device)
+            rope_space = official_rope_axial(h, w, self.head_dim, device=cube.device)
+        else:
+            rope_time = rope_1d(s, self.head_dim, device=cube.device)
+            rope_space = rope_axial(h, w, self.head_dim, device=cube.device)
         x = rearrange(cube, "b s h w d -> b s (h w) d")
         for block in self.blocks:
             x = block(x, rope_time, rope_space)
@@ -127,12 +171,14 @@ class AxisProjection(nn.Module):
 
     The sequence of ``length`` tokens gets one learnable token appended and a learned position
     embedding added; the output at the appended token is the projection. (The official code reads
-    position 0 instead, pvdm.md §1.3 quirk; we use the paper's learnable-token readout.)
+    position 0 instead, pvdm.md §1.3 quirk: ``proj_readout="first"``; by default we use the paper's
+    learnable-token readout.)
     """
 
     def __init__(self, cfg: PVDMAutoencoderConfig, length: int) -> None:
         super().__init__()
         dim = cfg.width
+        self.readout = 0 if cfg.proj_readout == "first" else -1
         self.token = nn.Parameter(torch.randn(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.randn(1, length + 1, dim))
         self.layers = nn.ModuleList(
@@ -151,7 +197,7 @@ class AxisProjection(nn.Module):
         for attn_norm, attn, ff_norm, ff in self.layers:
             x = x + attn(attn_norm(x))
             x = x + ff(ff_norm(x))
-        return x[:, -1]
+        return x[:, self.readout]
 
 
 def pixel_head(cfg: PVDMAutoencoderConfig) -> nn.Module:

@@ -21,13 +21,23 @@ class PVDMAutoencoderConfig(StrictModel):
     ff_hidden: int = Field(1536, ge=8, description="GEGLU hidden width (the input projection is twice this)")
     proj_depth: int = Field(4, ge=1)
     proj_heads: int = Field(4, ge=1)
-    proj_head_dim: int = Field(48, ge=4)
+    proj_head_dim: int = Field(48, ge=1)
     proj_mlp: int = Field(512, ge=8)
     latent_channels: int = Field(4, ge=1)
     pixel_head: Literal["linear", "conv"] = Field(
         "linear", description="linear: each token's patch from a transposed conv (official); conv: the transposed conv "
                               "makes pixel features, then a 3x3 conv across patch borders (no visible patch grid)")
     pixel_head_channels: int = Field(32, ge=4, description="pixel features of the conv head")
+    # Official-numerics options: the defaults are vgen's own; ``vgen.families.pvdm.official`` turns them to the
+    # official code's values when it imports official weights, so the imported model computes what that code does.
+    proj_readout: Literal["token", "first"] = Field(
+        "token", description="what each axis projection reads out: token = its appended learnable token (the "
+                             "paper); first = position 0, the first token of the axis (the official code)")
+    rope_layout: Literal["half", "official"] = Field(
+        "half", description="rotary layout in the TimeSformers: half = channel i turns with channel i + d/2 "
+                            "(vgen); official = channels 2i and 2i+1 turn together, and the frame table repeats its "
+                            "d/2 frequencies over the d channels, so the two channels of a pair turn by different "
+                            "angles (the official code; its released weights were trained with it)")
 
 
 class PVDMUNetConfig(StrictModel):
@@ -40,6 +50,8 @@ class PVDMUNetConfig(StrictModel):
     num_heads: int = Field(8, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     gradient_checkpointing: bool = False
+    norm_eps: float = Field(1e-6, gt=0, description="group-norm epsilon: 1e-6 (vgen) or 1e-5 (the official code, "
+                                                  "torch's default)")
 
 
 class PVDMConfig(ModelConfigBase):

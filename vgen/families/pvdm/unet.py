@@ -27,6 +27,13 @@ Planes = list[torch.Tensor]
 Resample = Optional[Literal["down", "up"]]
 
 
+def plane_norm(channels: int, eps: float) -> nn.GroupNorm:
+    """:func:`group_norm` with epsilon ``eps`` (PVDMUNetConfig.norm_eps)."""
+    norm = group_norm(channels)
+    norm.eps = eps
+    return norm
+
+
 def map_planes(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], planes: Planes, emb: torch.Tensor) -> Planes:
     """Apply a 2D op ``fn(x, emb)`` to every plane with shared weights.
 
@@ -52,13 +59,13 @@ class ResBlock(nn.Module):
     """
 
     def __init__(self, channels: int, emb_dim: int, out_channels: int, dropout: float,
-                 resample: Resample = None) -> None:
+                 resample: Resample = None, norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.resample = resample
-        self.in_norm = group_norm(channels)
+        self.in_norm = plane_norm(channels, norm_eps)
         self.in_conv = nn.Conv2d(channels, out_channels, 3, padding=1)
         self.emb_proj = nn.Linear(emb_dim, 2 * out_channels)
-        self.out_norm = group_norm(out_channels)
+        self.out_norm = plane_norm(out_channels, norm_eps)
         self.dropout = nn.Dropout(dropout)
         self.out_conv = zero_module(nn.Conv2d(out_channels, out_channels, 3, padding=1))
         self.skip = nn.Identity() if channels == out_channels else nn.Conv2d(channels, out_channels, 1)
@@ -81,10 +88,10 @@ class ResBlock(nn.Module):
 class AttentionBlock(nn.Module):
     """GN → 1×1 qkv → softmax attention → zero-init 1×1 proj, residual; on (B, C, L) tokens."""
 
-    def __init__(self, channels: int, heads: int) -> None:
+    def __init__(self, channels: int, heads: int, norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.heads = heads
-        self.norm = group_norm(channels)
+        self.norm = plane_norm(channels, norm_eps)
         self.qkv = nn.Conv1d(channels, 3 * channels, 1)
         self.proj = zero_module(nn.Conv1d(channels, channels, 1))
 
@@ -107,10 +114,10 @@ class SpatialAttention(AttentionBlock):
 class PlaneBlock(nn.Module):
     """One UNet block: 2D layers on each plane (shared weights), then joint 1-D attention across planes."""
 
-    def __init__(self, layers: Sequence[nn.Module], channels: int, heads: int) -> None:
+    def __init__(self, layers: Sequence[nn.Module], channels: int, heads: int, norm_eps: float = 1e-6) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
-        self.joint_attn = AttentionBlock(channels, heads)
+        self.joint_attn = AttentionBlock(channels, heads, norm_eps)
 
     def forward(self, planes: Planes, emb: torch.Tensor) -> Planes:
         for layer in self.layers:
@@ -130,14 +137,20 @@ class PVDMUNet(nn.Module):
         self.sizes = plane_sizes(config.frames, config.resolution, ae.patch_size)
         self.latent_channels = ae.latent_channels
         self.gradient_checkpointing = cfg.gradient_checkpointing
-        mc, heads = cfg.model_channels, cfg.num_heads
+        mc, heads, eps = cfg.model_channels, cfg.num_heads, cfg.norm_eps
         emb_dim = 4 * mc
 
         self.time_embed = TimestepMLP(mc, emb_dim)
         self.class_embed = ClassEmbedding(config.num_classes, emb_dim) if config.num_classes > 0 else None
 
         def res(ch_in: int, ch_out: int, resample: Resample = None) -> ResBlock:
-            return ResBlock(ch_in, emb_dim, ch_out, cfg.dropout, resample)
+            return ResBlock(ch_in, emb_dim, ch_out, cfg.dropout, resample, eps)
+
+        def attn(ch: int) -> SpatialAttention:
+            return SpatialAttention(ch, heads, eps)
+
+        def block(layers: list[nn.Module], ch: int) -> PlaneBlock:
+            return PlaneBlock(layers, ch, heads, eps)
 
         # Input: z_t concatenated with the previous clip's clean latent (zeros = null), pvdm.md §2.4.
         self.stem = nn.Conv2d(2 * ae.latent_channels, mc, 3, padding=1)
@@ -149,14 +162,14 @@ class PVDMUNet(nn.Module):
                 layers: list[nn.Module] = [res(ch, mc * mult)]
                 ch = mc * mult
                 if level in cfg.attention_levels:
-                    layers.append(SpatialAttention(ch, heads))
-                self.input_blocks.append(PlaneBlock(layers, ch, heads))
+                    layers.append(attn(ch))
+                self.input_blocks.append(block(layers, ch))
                 skip_channels.append(ch)
             if level != last:
-                self.input_blocks.append(PlaneBlock([res(ch, ch, "down")], ch, heads))
+                self.input_blocks.append(block([res(ch, ch, "down")], ch))
                 skip_channels.append(ch)
 
-        self.middle_block = PlaneBlock([res(ch, ch), SpatialAttention(ch, heads), res(ch, ch)], ch, heads)
+        self.middle_block = block([res(ch, ch), attn(ch), res(ch, ch)], ch)
 
         self.output_blocks = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
@@ -164,12 +177,12 @@ class PVDMUNet(nn.Module):
                 layers = [res(ch + skip_channels.pop(), mc * mult)]
                 ch = mc * mult
                 if level in cfg.attention_levels:
-                    layers.append(SpatialAttention(ch, heads))
+                    layers.append(attn(ch))
                 if level and i == cfg.num_res_blocks:
                     layers.append(res(ch, ch, "up"))
-                self.output_blocks.append(PlaneBlock(layers, ch, heads))
+                self.output_blocks.append(block(layers, ch))
 
-        self.out_norm = group_norm(ch)
+        self.out_norm = plane_norm(ch, eps)
         self.out_conv = zero_module(nn.Conv2d(ch, ae.latent_channels, 3, padding=1))
 
     def _run(self, block: PlaneBlock, planes: Planes, emb: torch.Tensor) -> Planes:
