@@ -65,3 +65,19 @@ def test_wrong_files_leave_nothing_in_the_store(tmp_path: Path, monkeypatch, cap
                str(FIXTURES / "short_small.ckpt"), "--name", "bad") == 2
     assert "is not a file" in capsys.readouterr().err
     assert not (tmp_path / "home" / "models" / "bad").exists()
+
+
+def test_import_pvdm_prefers_ema_and_needs_diffusion_weights(tmp_path: Path, monkeypatch, capsys):
+    pvdm = Path(__file__).parent / "fixtures" / "official" / "pvdm"
+    monkeypatch.setenv("VGEN_HOME", str(tmp_path / "home"))
+    assert run("import", "pvdm", "--autoencoder", str(pvdm / "ae_unet.pth"), "--name", "p") == 2
+    assert "--unet and/or --ema" in capsys.readouterr().err
+    assert run("import", "pvdm", "--autoencoder", str(pvdm / "ae_unet.pth"), "--unet", str(pvdm / "model.pth"),
+               "--ema", str(pvdm / "ema_model.pth"), "--config", str(pvdm / "diffusion.yaml"), "--name", "pvdm-fixture",
+               "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["unet"]["weights"] == "ema"
+    model = vgen.load_model("pvdm-fixture", device="cpu")
+    assert model.ema is True and model.family.name == "pvdm"
+    z = torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
+    assert model.denoise(z, 10, cond=z).shape == z.shape

@@ -49,6 +49,10 @@ def pvdm_cmd(
 
       vgen import pvdm --autoencoder ucf_ae.pth --unet ucf_model.pth --ema ema_model.pth --name pvdm-ucf101
     """
+    if unet is None and ema is None:
+        from vgen.errors import VgenError
+
+        raise VgenError("pass --unet and/or --ema: the diffusion weights (model_*.pth, ema_model_*.pth) to import")
     _run("pvdm", name, overwrite, json_out, autoencoder=autoencoder, unet=unet, ema=ema, config_yaml=config)
 
 
