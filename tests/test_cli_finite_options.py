@@ -16,6 +16,8 @@ from vgen.cli._types import FiniteFloat
 REQUIRED = {
     ("sample",): [], ("extend",): ["in.mp4"], ("interpolate",): ["in.mp4", "--model", "m"], ("train",): [],
     ("evaluate",): [], ("models",): [], ("data", "synth"): ["out"],
+    ("import", "pvdm"): ["--autoencoder", "a.pth", "--name", "n"],
+    ("import", "lvdm"): ["--autoencoder", "a.ckpt", "--unet", "u.ckpt", "--name", "n"],
 }
 
 

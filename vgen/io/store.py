@@ -170,9 +170,11 @@ def _unknown(name: str) -> VgenError:
 
     target = models_dir() / name
     if name in PRESETS:
+        from vgen.io.official import OFFICIAL_FAMILIES
+
         family = getattr(PRESETS[name], "family", "")
         official = (f", or import the paper's released checkpoints with `vgen import {family} ... --name NAME`"
-                    if family in ("pvdm", "lvdm") else "")
+                    if family in OFFICIAL_FAMILIES else "")
         return VgenError(f"preset {name!r} has no trained weights: it is an architecture only; train it with `vgen train "
                          f"--model {name} --data DIR --name NAME`{official}, then use --model NAME")
     return VgenError(f"unknown model {name!r} (not in the store {models_dir()}, not bundled, not a path); train one "

@@ -11,7 +11,7 @@ rather than run through ``scaled_dot_product_attention``: the ``R_V`` term needs
 kernel returns, and over a few frames the plain matmuls are about twice as fast as SDPA's unfused path (measured
 against an SDPA call with the weights recovered through an identity block appended to the values).
 
-``layout="lvdm"`` reproduces the key term of LVDM's official ``QKVAttention`` (needed for imported weights): its
+``layout="official"`` reproduces the key term of LVDM's official ``QKVAttention`` (needed for imported weights): its
 einsum indexes the relative-key product by (key, query), so logit ``e_ij`` gets ``q_j · R_K[clip(i - j)]``, and that
 product is scaled by ``d^(-1/4)`` (the official code scales only q) instead of ``d^(-1/2)``. The value term is Shaw's.
 """
@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-RelativeLayout = Literal["shaw", "lvdm"]
+RelativeLayout = Literal["shaw", "official"]
 
 
 class ShawRelativeAttention(nn.Module):
@@ -57,7 +57,7 @@ class ShawRelativeAttention(nn.Module):
         index = self.relative_index(length, q.device)
         rel_k = self.rel_k[index].to(q.dtype)  # (T, T, d)
         rel_v = self.rel_v[index].to(q.dtype)
-        if self.layout == "lvdm":
+        if self.layout == "official":
             # official: q_j · R_K[index[j, i]] lands in logit (i, j), scaled by d^(-1/4)
             logits = (q @ k.transpose(-1, -2)) / math.sqrt(head_dim) + torch.einsum(
                 "nhjd,jid->nhij", q, rel_k) * head_dim ** -0.25

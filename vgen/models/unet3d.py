@@ -10,7 +10,7 @@ Group norms are computed per frame (time folded into the batch). With 1×3×3 co
 the ONLY place where frames interact, which is what joint image-video training relies on (appended images must stay
 independent of the video, VDM §3.1). LVDM's code normalises over the whole clip; per-frame statistics have the same
 parameter count and keep frames separable. :class:`UNet3DSpec` can switch the network to the official LVDM numerics
-instead (``block_norm="clip"``, ``temporal_norm="position"``, ``relative_position="lvdm"``, ``norm_eps=1e-5``) so that
+instead (``block_norm="clip"``, ``temporal_norm="position"``, ``relative_position="official"``, ``norm_eps=1e-5``) so that
 imported LVDM weights compute what they computed in the official code; the defaults keep vgen's own layout.
 
 Layout (LDM/ADM ordering): input conv; per level ``num_res_blocks`` × [ResBlock (+ space/time attention)], spatial

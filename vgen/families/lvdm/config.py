@@ -65,7 +65,7 @@ class LVDMUNetConfig(StrictModel):
     temporal_norm: Literal["frame", "position"] = Field(
         "frame", description="temporal-attention pre-norm statistics: per frame (vgen) or per spatial position over "
                              "the clip's frames (official LVDM norm_t)")
-    relative_position: Literal["shaw", "lvdm"] = Field(
+    relative_position: Literal["shaw", "official"] = Field(
         "shaw", description="relative-position key term: Shaw et al. (vgen) or the official LVDM QKVAttention, which "
                             "gives logit (i, j) the product q_j·R_K[i-j] scaled by d^-1/4")
 

@@ -42,7 +42,7 @@ DATASETS: dict[str, tuple[float, float]] = {
 OFFICIAL_DOWNSAMPLE = (4, 8, 8)
 OFFICIAL_NORM_GROUPS = 32  # hard-coded in the official Normalize / normalization
 OFFICIAL_OPTIONS_UNET = {"norm_eps": 1e-5, "block_norm": "clip", "temporal_norm": "position",
-                         "relative_position": "lvdm"}
+                         "relative_position": "official"}
 OFFICIAL_OPTIONS_AUTOENCODER = {"decoder_strides": "encoder"}
 LIGHTNING_CALLBACK = "pytorch_lightning.callbacks.model_checkpoint.ModelCheckpoint"
 SCHEDULE_BUFFERS = ("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
