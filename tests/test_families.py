@@ -106,6 +106,15 @@ def test_eta_reaches_ddim_through_the_pipeline():
     assert not np.array_equal(plain, noisy)
 
 
+def test_no_script_compares_a_loaded_models_family_object_with_a_string():
+    """``LoadedModel.family`` is a Family object: comparing it with a name is always False (use ``.family.name``)."""
+    pattern = re.compile(r"""(model|loaded)\.family\s*(==|!=)\s*["']""")
+    offenders = [f"{path.relative_to(ROOT)}:{n}" for folder in ("vgen", "tools", "benchmarks", "tests")
+                 for path in (ROOT / folder).rglob("*.py")
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
+
+
 def test_no_family_name_is_tested_outside_the_families():
     """Family knowledge lives in vgen/families: no other module compares a config's family name."""
     pattern = re.compile(r"""family\s*(==|!=|in\s*\()|==\s*["'](pvdm|vdm|lvdm)["']""")

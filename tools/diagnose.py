@@ -117,7 +117,7 @@ def x0_error_by_band(model: LoadedModel, z0: torch.Tensor, conds: dict[str, dict
 @torch.no_grad()
 def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict[str, object]:
     frames = model.clip_frames
-    if model.family == "pvdm":
+    if model.family.name == "pvdm":
         previous = model.encode(clips[:, :, :frames])
         z0 = model.encode(clips[:, :, frames:])
         conds = {"true_previous": {"cond": previous}, "null": {"cond": torch.zeros_like(previous)},
@@ -128,7 +128,7 @@ def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict
     errors = x0_error_by_band(model, z0, conds, seed)
     report: dict[str, object] = {"bands": [list(b) for b in BANDS], "x0_mse": errors,
                                  "latent_std": float(z0.std()), "latent_mean": float(z0.mean())}
-    if model.family == "pvdm":
+    if model.family.name == "pvdm":
         report["condition_gain"] = [n / c for c, n in zip(errors["true_previous"], errors["null"])]
     return report
 
@@ -172,17 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     started = time.time()
     model = load_model(args.model, device="cpu")
-    two_clips = model.family == "pvdm"
+    two_clips = model.family.name == "pvdm"
     clips = held_out_clips(model, args.synthetic, args.clips, args.data_seed,
                            model.clip_frames * (2 if two_clips else 1))
-    report: dict[str, object] = {"model": args.model, "family": model.family, "clips": args.clips,
+    report: dict[str, object] = {"model": args.model, "family": model.family.name, "clips": args.clips,
                                  "synthetic": args.synthetic, "data_seed": args.data_seed}
     if "autoencoder" in model.networks:
         report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], batch=8)
         if two_clips:
             report["autoencoder"]["seams"] = autoencoder_seams(model, clips)
     report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
-    if args.seams and model.family == "pvdm":
+    if args.seams and model.family.name == "pvdm":
         report["seams"] = seam_report(model, args.seams, args.steps)
     report["seconds"] = round(time.time() - started, 1)
 
