@@ -14,28 +14,22 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 # The tiny-model builder of the pipeline tests (fixed seeds, perturbed zero-init heads).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _measure import run_child  # noqa: E402
 from test_pipelines_model import save_tiny  # noqa: E402
 
 
 def peak_rss_mib(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(peak RSS in MiB, seconds) of one ``python -m vgen`` run."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "vgen", *args], env=env, cwd=cwd,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"vgen {' '.join(args)} failed:\n{err}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - started
+    run = run_child([sys.executable, "-m", "vgen", *args], env=env, cwd=cwd, capture_stdout=False)
+    if run.returncode != 0:
+        raise SystemExit(f"vgen {' '.join(args)} failed:\n{run.stderr}")
+    return run.peak_rss_mib, run.seconds
 
 
 def main() -> int:
@@ -57,7 +51,8 @@ def main() -> int:
             peaks = []
             for frames in (opts.short, opts.long):
                 peak, seconds = peak_rss_mib(["sample", "--model", name, "--frames", str(frames), "--steps",
-                                              str(opts.steps), "-o", "out.mp4", "--device", "cpu"], env, home)
+                                              str(opts.steps), "-o", f"{name}-{frames}.mp4", "--device", "cpu"],
+                                             env, home)
                 peaks.append(peak)
                 print(f"{name:<10} {frames:>6} {peak:>9.1f} {seconds:>8.1f}")
             ratio = peaks[1] / peaks[0]

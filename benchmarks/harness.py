@@ -47,7 +47,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import types
@@ -61,6 +60,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import run_child as measured_child  # noqa: E402
 from vgen.config import PRESETS, preset  # noqa: E402
 from vgen.config.base import ModelConfigBase  # noqa: E402
 from vgen.models import build_networks  # noqa: E402
@@ -283,15 +284,11 @@ def run_child(frames: int, steps: int) -> dict[str, Any]:
     args = [sys.executable, str(Path(__file__).resolve()), "--child-sample", "--model", BUNDLED,
             "--frames", str(frames), "--steps", str(steps), "--out", os.devnull]
     before = load_average()
-    started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()  # type: ignore[union-attr]
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"sample child ({frames} frames) failed:\n{err[-2000:]}")
-    return {**json.loads(out.strip().splitlines()[-1]), "peak_rss_mib": usage.ru_maxrss / 1024, "process_s": wall,
-            "load_average_before": before, "load_average_after": load_average()}
+    run = measured_child(args)
+    if run.returncode != 0:
+        raise RuntimeError(f"sample child ({frames} frames) failed:\n{run.stderr[-2000:]}")
+    return {**json.loads(run.stdout.strip().splitlines()[-1]), "peak_rss_mib": run.peak_rss_mib,
+            "process_s": run.seconds, "load_average_before": before, "load_average_after": load_average()}
 
 
 def section_sample(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
@@ -659,7 +656,6 @@ def section_pvdm_vs_vdm(opts: argparse.Namespace, results: dict[str, Any]) -> di
     params = {"pvdm_unet": count_parameters(meta_pvdm.unet),
               "pvdm_autoencoder": count_parameters(meta_pvdm.networks["autoencoder"]),
               "vdm_unet": count_parameters(meta_vdm.unet)}
-    del meta_pvdm, meta_vdm
 
     log(f"pvdm_vs_vdm: {pvdm_name} against {vdm_config.name}, {frames}x{res}x{res}")
     pvdm, vdm = cpu_model(pvdm_config), cpu_model(vdm_config)

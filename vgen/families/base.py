@@ -13,6 +13,7 @@ what differs. Its torch-free declarations (config class, presets, capabilities) 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
@@ -55,16 +56,17 @@ def _identity(z: Tensor) -> Tensor:
     return z
 
 
-class Family:
-    """Base class of the model families (see the module docstring)."""
+class Family(ABC):
+    """Base class of the model families (see the module docstring); a family must at least build its networks and
+    define its diffusion objective."""
 
     name: str = ""
     motion_free: bool = False  # whether the denoiser has a motion-free mode (``--motion-guidance``)
 
     # ------------------------------------------------------------------ networks and latent space
+    @abstractmethod
     def build_networks(self, config: ModelConfigBase) -> dict[str, nn.Module]:
         """The named networks of ``config`` (``"unet"`` always; ``"autoencoder"`` for latent models)."""
-        raise NotImplementedError
 
     def frame_stride(self, config: ModelConfigBase) -> Optional[int]:
         """Video frames per latent frame; None when latents are not frame-aligned (PVDM's planes)."""
@@ -155,9 +157,10 @@ class Family:
         """Frames per training clip of ``stage``."""
         return config.frames
 
+    @abstractmethod
     def diffusion_objective(self, config: ModelConfigBase, networks: dict[str, nn.Module], schedule: "Schedule",
                             cond_drop_prob: float) -> "Objective":
-        raise NotImplementedError
+        """The diffusion stage's training objective (see ``vgen.training.objectives``)."""
 
     def autoencoder_stage(self, config: ModelConfigBase, networks: dict[str, nn.Module], opts: "TrainOptions",
                           perceptual: Optional[nn.Module], device: torch.device,
