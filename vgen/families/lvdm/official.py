@@ -65,8 +65,10 @@ def load_checkpoint(path: Path, role: str) -> dict[str, Any]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL (\S+)", str(error))
-        what = f"a pickled {found.group(1)}" if found else "objects other than tensors"
-        raise VgenError(f"{role} checkpoint {path} holds {what}; refusing to unpickle it "
+        if not found:
+            raise VgenError(f"{role} checkpoint {path} is not a PyTorch checkpoint (or is damaged); pass the "
+                            ".ckpt file") from None
+        raise VgenError(f"{role} checkpoint {path} holds a pickled {found.group(1)}; refusing to unpickle it "
                         "(only tensors and Lightning's checkpoint bookkeeping are read)") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

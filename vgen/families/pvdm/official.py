@@ -21,6 +21,8 @@ tensor, a shape that does not fit, a file of the wrong kind) raises a one-line :
 
 from __future__ import annotations
 
+import pickle
+
 import math
 import re
 from pathlib import Path
@@ -57,7 +59,10 @@ def load_state_dict(path: Path, role: str) -> StateDict:
         raise VgenError(f"{role} file {path} does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, pickle with code, not a torch file at all
+    except pickle.UnpicklingError:  # not a torch file at all, or a pickle with code in it (never run)
+        raise VgenError(f"cannot read {role} file {path}: not a PyTorch state_dict file, or it holds pickled "
+                        "objects other than tensors (refused, not unpickled)") from None
+    except Exception as exc:  # truncated zip
         raise VgenError(f"cannot read {role} file {path}: not a complete torch checkpoint "
                         f"({type(exc).__name__}: {_one_line(exc)[:160]})") from None
     if not isinstance(obj, dict) or not obj or not all(isinstance(k, str) and isinstance(v, Tensor)
