@@ -56,6 +56,11 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion-more", "@ae-more", ("--stage", "diffusion", "--steps", "800", "--lr", "1e-3",
                                              "--warmup", "50", "--lr-decay", "cosine", "--batch-size", "16",
                                              "--ema-decay", "0.999"), seed=1),
+        # The plane UNet was the limit after those (2,550 steps: sampled seams barely moved while the autoencoder's
+        # own seams fell), so it trains about as long again on fresh clips, at half the rate, decayed to 0.
+        Stage("diffusion-long", "@diffusion-more", ("--stage", "diffusion", "--steps", "2500", "--lr", "5e-4",
+                                                    "--warmup", "50", "--lr-decay", "cosine", "--batch-size", "16",
+                                                    "--ema-decay", "0.999"), seed=2),
     ),
     # VDM in pixel space, frame-aligned: the interpolation model (vdm-mini preset: 8-frame clips, v-prediction,
     # half of the known-frame masks are every 2nd/3rd/4th frame).
