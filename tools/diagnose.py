@@ -136,14 +136,16 @@ def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict
 
 
 @torch.no_grad()
-def seam_report(model: LoadedModel, seeds: int, steps: int) -> dict[str, float]:
+def seam_report(model: LoadedModel, seeds: int, steps: int, guidance: float = 0.0) -> dict[str, float]:
     """PVDM: sample a clip, then the next one conditioned on its latent, on the null latent and on another
-    seed's latent; the mean frame change across the seam against the mean change inside clips."""
-    settings = SamplerSettings(sampler="ddim", steps=steps)
+    seed's latent; the mean frame change across the seam against the mean change inside clips. ``guidance``
+    is the weight of guidance towards the previous latent (``--guidance``; the first clip is unconditional)."""
+    first_settings = SamplerSettings(sampler="ddim", steps=steps)
+    settings = SamplerSettings(sampler="ddim", steps=steps, guidance=guidance or None)
     firsts = []
     for seed in range(seeds):
         g = make_generator(seed)
-        latent = sample_clip(model, "none", Condition(), generator=g, settings=settings)
+        latent = sample_clip(model, "none", Condition(), generator=g, settings=first_settings)
         firsts.append((latent, model.decode(latent), g))
     sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0}
     inside = 0.0
@@ -156,7 +158,7 @@ def seam_report(model: LoadedModel, seeds: int, steps: int) -> dict[str, float]:
             nxt = model.decode(sample_clip(model, "latent", Condition(prev_latent=cond), generator=g, settings=settings))
             sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, :1]], dim=2))[0]) / seeds
     return {"inside_clip_change": inside, **{f"seam_change_{k}": v for k, v in sums.items()},
-            "seeds": seeds, "steps": steps}
+            "seeds": seeds, "steps": steps, "guidance": guidance}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=32, help="held-out clips (default 32)")
     parser.add_argument("--data-seed", type=int, default=1000, help="dataset seed of the held-out clips")
     parser.add_argument("--seams", type=int, default=0, help="PVDM: sample this many clip pairs for the seam test")
+    parser.add_argument("--guidance", type=float, default=0.0,
+                        help="PVDM seam test: guidance weight towards the previous latent (default 0)")
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps of the seam test (default 20)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
@@ -183,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             report["autoencoder"]["seams"] = autoencoder_seams(model, clips)
     report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
     if args.seams and model.family.name == "pvdm":
-        report["seams"] = seam_report(model, args.seams, args.steps)
+        report["seams"] = seam_report(model, args.seams, args.steps, args.guidance)
     report["seconds"] = round(time.time() - started, 1)
 
     out = sys.stderr

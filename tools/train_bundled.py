@@ -68,6 +68,14 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion", "vdm-mini", ("--stage", "diffusion", "--steps", "2000", "--lr", "1e-3", "--warmup", "100",
                                         "--lr-decay", "cosine", "--batch-size", "8", "--ema-decay", "0.999")),
     ),
+    # DiT (GenTron / W.A.L.T.-style transformer over a causal 3D autoencoder's latents), the FVD check of the
+    # transformer family: 17-frame 32² clips, latents 5 × 8 × 8.
+    "dit-mini-bouncing": (
+        Stage("ae", "dit-mini", ("--stage", "ae", "--steps", "2000", "--lr", "2e-3", "--warmup", "200",
+                                 "--lr-decay", "cosine", "--batch-size", "8")),
+        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "2500", "--lr", "1e-3", "--warmup", "100",
+                                   "--lr-decay", "cosine", "--batch-size", "16", "--ema-decay", "0.999")),
+    ),
     # LVDM, frame-aligned (no temporal downsampling): the 3D-conv autoencoder, then the latent UNet with
     # prediction, interpolation and every-r-th-frame key masks and v-prediction (the lvdm-mini preset).
     "lvdm-mini-bouncing": (
