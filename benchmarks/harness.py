@@ -25,6 +25,10 @@ Sections (``--only`` picks some; the others are written as skipped):
   the same output, PVDM-S's 16x256² clip (``--smoke``: ``pvdm-mini`` and ``vdm-mini`` at 16x32²); the sample cost is
   computed as steps x (measured median denoiser forward) + (measured PVDM decode), DDIM without guidance (one
   denoiser call per step), beside the same ratio in FLOPs.
+- ``dit_vs_unet``: the transformer against the UNet at a matched FLOP budget (issue #15): the DiT denoiser of preset
+  ``dit-s`` (``--smoke``: ``dit-tiny``) on its own latent (1x8x5x16² for ``dit-s``), and vgen's latent 3D UNet (LVDM's)
+  on the same latent with its width searched so one forward costs within 10% of the DiT's FLOPs; params, FLOPs,
+  forward time and share of peak for both.
 
 Times are medians of ``--repeats`` repetitions after ``--warmup`` warm-up runs, the repetitions interleaved over the
 cases of a section (networks that do not fit ``--resident-params`` at once are measured in groups); the 1/5/15-minute
@@ -68,7 +72,7 @@ from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
 
-SECTIONS = ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm")
+SECTIONS = ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
 BUNDLED = "pvdm-mini-bouncing"
 PEERS = {"video-diffusion-pytorch": ("video_diffusion_pytorch", "Unet3D"),
          "diffusers": ("diffusers", "UNet3DConditionModel")}
@@ -683,11 +687,69 @@ def section_pvdm_vs_vdm(opts: argparse.Namespace, results: dict[str, Any]) -> di
             "pvdm_sample_gflops": pvdm_flops / 1e9, "vdm_sample_gflops": vdm_flops / 1e9}
 
 
+# ----------------------------------------------------------------------------- 6c. DiT against a UNet, matched FLOPs
+
+FLOP_TOLERANCE = 0.10
+
+
+def unet_on_latent(latent: tuple[int, ...], width: int, frames: int) -> nn.Module:
+    """vgen's latent 3D UNet (LVDM's) for a latent of ``latent`` = (C, T, h, w): channel_mult (1, 2, 4), two res
+    blocks per level, space-time attention at the two lower levels (an LDM UNet for 16² latents)."""
+    from vgen.families.lvdm.config import LVDMConfig, LVDMUNetConfig
+    from vgen.families.lvdm.unet import LVDMUNet
+
+    base = preset("lvdm")
+    config = LVDMConfig.model_validate({
+        **base.model_dump(), "name": f"unet-{width}", "frames": frames,
+        "autoencoder": {**base.autoencoder.model_dump(), "latent_channels": latent[0]},
+        "unet": LVDMUNetConfig(model_channels=width, channel_mult=(1, 2, 4), num_res_blocks=2,
+                               attention_levels=(1, 2), num_heads=4, temporal_length=latent[1],
+                               ).model_dump()})
+    return LVDMUNet(config)
+
+
+def section_dit_vs_unet(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    peak = peak_of(results)
+    name = "dit-tiny" if opts.smoke else "dit-s"
+    config = preset(name)
+    dit_flops, latent, dit_params, _ = denoise_flops(config)
+    widths = list(range(8, 1025, 4))  # model_channels >= 8, a multiple of the 4 heads
+
+    def unet_flops(width: int) -> int:
+        with torch.device("meta"):
+            net = unet_on_latent(latent, width, config.frames)
+            x = torch.empty(1, *latent)
+        return meta_flops(vgen_call(net, x))
+
+    width, flops = closest_width(unet_flops, widths, dit_flops)
+    log(f"dit_vs_unet: {name} denoiser {dit_flops / 1e9:.2f} GFLOPs on {latent}; UNet width {width}: "
+        f"{flops / 1e9:.2f} GFLOPs")
+    torch.manual_seed(0)
+    dit = cpu_model(config)
+    unet = unet_on_latent(latent, width, config.frames).eval()
+    x = torch.randn(1, *latent, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        times = interleaved({"dit": lambda: dit.denoise(x, T_MID), "unet": vgen_call(unet, x)}, opts.repeats,
+                            opts.warmup)
+    rows = []
+    for key, network, f, params in (("dit", f"{name} denoiser ({config.denoiser.layout})", dit_flops, dit_params),
+                                    ("unet", f"latent 3D UNet, width {width}", flops, count_parameters(unet))):
+        seconds = median(times[key])
+        rows.append({"network": network, "params": params, "gflops": round(f / 1e9, 4), "median_s": seconds,
+                     "times_s": times[key], **rate(f, seconds, peak)})
+    return {"dit": name, "latent": list(latent), "unet_width": width, "flop_tolerance": FLOP_TOLERANCE,
+            "flops_ratio_unet_to_dit": round(flops / dit_flops, 4),
+            "within_tolerance": abs(flops / dit_flops - 1) <= FLOP_TOLERANCE,
+            "unet_layout": "LVDMUNet: channel_mult (1, 2, 4), 2 res blocks, attention at levels 1 and 2, 4 heads, "
+                           "its mask channel zero (as unconditional sampling calls it)",
+            "time_ratio_unet_to_dit": rows[1]["median_s"] / rows[0]["median_s"], "rows": rows}
+
+
 # ----------------------------------------------------------------------------- the run
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]] = {
     "matmul": section_matmul, "forward": section_forward, "sample": section_sample, "training": section_training,
-    "peers": section_peers, "pvdm_vs_vdm": section_pvdm_vs_vdm,
+    "peers": section_peers, "pvdm_vs_vdm": section_pvdm_vs_vdm, "dit_vs_unet": section_dit_vs_unet,
 }
 
 
@@ -750,6 +812,13 @@ def print_tables(results: dict[str, Any]) -> None:
                 print(f"{r['part']:<12} {r['gflops']:>10.3f} {r['median_s']:>9.4f}")
             print(f"sample cost VDM / PVDM: time x{section['vdm_over_pvdm_time']:.2f}, "
                   f"FLOPs x{section['vdm_over_pvdm_flops']:.2f}")
+        elif name == "dit_vs_unet":
+            print(f"{'network':<36} {'params M':>9} {'GFLOPs':>9} {'median s':>9} {'GFLOP/s':>8} {'of peak':>7}   "
+                  f"latent {'x'.join(map(str, section['latent']))}")
+            for r in section["rows"]:
+                print(f"{r['network']:<36} {r['params'] / 1e6:>9.2f} {r['gflops']:>9.3f} {fmt(r['median_s'], '.4f'):>9} "
+                      f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7}")
+            print(f"UNet / DiT: FLOPs x{section['flops_ratio_unet_to_dit']:.3f}, time x{section['time_ratio_unet_to_dit']:.2f}")
 
 
 def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:

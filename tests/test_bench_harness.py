@@ -37,7 +37,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    for name in ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm"):
+    for name in ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
         section = report[name]
         assert "error" not in section, (name, section.get("error"))
         assert section["load_average_before"] and section["load_average_after"]
@@ -59,6 +59,9 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     assert all(row["steps_s"] > 0 for row in report["training"]["rows"])
     compare = report["pvdm_vs_vdm"]
     assert compare["vdm_over_pvdm_flops"] > 0 and compare["vdm_over_pvdm_time"] > 0
+    dit = report["dit_vs_unet"]
+    assert dit["dit"] == "dit-tiny" and len(dit["rows"]) == 2
+    assert all(row["gflops"] > 0 and row["median_s"] > 0 for row in dit["rows"])
 
     peers = report["peers"]
     for dist, installed in report["machine"]["peers_installed"].items():
@@ -69,6 +72,21 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     if "skipped" not in peers:
         networks = {row["network"] for row in peers["rows"]}
         assert {"vgen VDMUNet", "vgen LVDMUNet"} <= networks
+
+
+def test_unet_width_search_matches_the_dit_s_flop_budget(harness) -> None:
+    """The UNet of the dit_vs_unet section costs what dit-s costs per forward (within 10%), on dit-s's own latent."""
+    flops, latent, _, _ = harness.denoise_flops(harness.preset("dit-s"))
+    assert latent == (8, 5, 16, 16)
+
+    def unet_flops(width: int) -> int:
+        with torch.device("meta"):
+            net = harness.unet_on_latent(latent, width, 17)
+            return harness.meta_flops(harness.vgen_call(net, torch.empty(1, *latent)))
+
+    width, matched = harness.closest_width(unet_flops, list(range(8, 1025, 4)), flops)
+    assert abs(matched / flops - 1) <= harness.FLOP_TOLERANCE, (width, matched, flops)
+    assert unet_flops(width + 16) > matched  # the search is over a cost that grows with width
 
 
 def test_missing_peers_are_skipped_with_a_note(harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
