@@ -62,6 +62,7 @@ def test_models_lists_presets_and_installed_models(tmp_path, monkeypatch):
     installed = {row["name"]: row for row in listing["installed"]}
     assert installed["mine"]["source"] == "store"
     assert installed["mine"]["preset"] == "lvdm-tiny"
+    assert installed["mine"]["schedule_grid"] == "linspace"  # `vgen import` models say "official"
     # Counted from the file headers without loading tensors, so buffers (the LVDM latent scale/shift) count too.
     stored = sum(t.numel() for n in networks.values() for t in n.state_dict().values())
     assert installed["mine"]["parameters"] == stored

@@ -67,13 +67,31 @@ def test_timestep_grids_are_pinned() -> None:
     assert s.timesteps(10, "leading") == [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]
     assert s.timesteps(10, "trailing") == [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
     assert s.timesteps(10, "linspace") == [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]
-    assert s.timesteps(100, "trailing")[:3] == [999, 989, 979] and s.timesteps(100, "trailing")[-1] == 9  # PVDM
+    assert s.timesteps(100, "trailing")[:3] == [999, 989, 979] and s.timesteps(100, "trailing")[-1] == 9
     assert s.timesteps(50, "leading")[:2] == [980, 960]
     for spacing in ("leading", "trailing", "linspace"):
         assert s.timesteps(1000, spacing) == list(range(999, -1, -1))
         assert s.timesteps(1, spacing)[0] in (0, 999)
         grid = s.timesteps(37, spacing)
         assert len(grid) == 37 and grid == sorted(grid, reverse=True)
+
+
+def test_official_grids_are_pinned() -> None:
+    """PVDM: float32 linspace(-1, T-1, S+1) truncated (not trailing's rounding); LDM: range(0, T, T//S) + 1."""
+    from vgen.sampling.steps import step_pairs
+
+    s = make_schedule("scaled_linear")
+    assert s.timesteps(7, "pvdm") == [999, 856, 713, 570, 427, 284, 141]
+    assert s.timesteps(7, "trailing") == [999, 856, 713, 570, 428, 285, 142]
+    assert s.timesteps(100, "pvdm") == s.timesteps(100, "trailing")
+    assert 498 in s.timesteps(26, "pvdm")  # float32 linspace gives 498.99997 for -1 + 13·1000/26 = 499
+    assert s.timesteps(1000, "pvdm") == list(range(999, -1, -1))
+    assert s.timesteps(50, "ldm")[:2] == [981, 961] and s.timesteps(50, "ldm")[-1] == 1
+    assert len(s.timesteps(30, "ldm")) == 31  # stride 1000 // 30 = 33, as the official code
+    assert step_pairs(s, 50, "ldm")[-1] == (1, 0) and step_pairs(s, 7, "pvdm")[-1] == (141, -1)
+    for steps in (3, 27, 1000):  # the official grid would index alphas_cumprod[1000]
+        with pytest.raises(VgenError, match="past the last timestep"):
+            s.timesteps(steps, "ldm")
 
 
 @pytest.mark.parametrize("steps, spacing", [(0, "leading"), (1001, "trailing"), (10, "uniform")])

@@ -40,6 +40,8 @@ def test_import_lvdm_stores_a_model_that_loads_and_denoises_like_the_converted_n
 
     model = vgen.load_model("lvdm-fixture", device="cpu")
     assert model.ema is True
+    assert model.config.diffusion.schedule_grid == "official"  # samples with the paper's DDIM unless told otherwise
+    assert "--schedule-grid official" in captured.err
     config, states, _ = import_official(FIXTURES / "ae_small.ckpt", FIXTURES / "short_small.ckpt",
                                         config_yaml=FIXTURES / "lvdm_small.yaml")
     direct = build_networks(config)["unet"].eval()
@@ -79,5 +81,6 @@ def test_import_pvdm_prefers_ema_and_needs_diffusion_weights(tmp_path: Path, mon
     assert report["unet"]["weights"] == "ema"
     model = vgen.load_model("pvdm-fixture", device="cpu")
     assert model.ema is True and model.family.name == "pvdm"
+    assert model.config.diffusion.schedule_grid == "official"
     z = torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
     assert model.denoise(z, 10, cond=z).shape == z.shape

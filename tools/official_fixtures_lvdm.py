@@ -57,12 +57,9 @@ SOURCES = ("lvdm/models/ddpm3d.py", "lvdm/models/autoencoder3d.py", "lvdm/models
            "lvdm/models/modules/util.py", "lvdm/models/modules/ema.py", "lvdm/models/modules/distributions.py")
 
 
-def import_official(root: Path):
-    """The official ddpm3d module and the ModelCheckpoint class, with the norm factories set to GROUPS groups."""
-    try:
-        from pytorch_lightning.callbacks import ModelCheckpoint  # before any stand-in below is installed
-    except ImportError:
-        sys.exit("pytorch_lightning is needed to import the official Lightning modules (use a separate venv)")
+def stub_missing_torchvision() -> None:
+    """An empty ``torchvision.utils.make_grid`` when torchvision is not installed (the official modules import it for
+    image logging only)."""
     for name in ("torchvision", "torchvision.utils"):
         try:
             importlib.import_module(name)
@@ -70,6 +67,15 @@ def import_official(root: Path):
             stub = types.ModuleType(name)
             stub.make_grid = lambda *args, **kwargs: None
             sys.modules[name] = stub
+
+
+def import_official(root: Path):
+    """The official ddpm3d module and the ModelCheckpoint class, with the norm factories set to GROUPS groups."""
+    try:
+        from pytorch_lightning.callbacks import ModelCheckpoint  # before any stand-in below is installed
+    except ImportError:
+        sys.exit("pytorch_lightning is needed to import the official Lightning modules (use a separate venv)")
+    stub_missing_torchvision()
     sys.path.insert(0, str(root))
     try:
         importlib.import_module("lvdm.utils.saving_utils")

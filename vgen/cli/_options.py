@@ -20,6 +20,10 @@ StepsOpt = Annotated[int, typer.Option("--steps", help="Denoising steps per clip
 EtaOpt = Annotated[Optional[float], typer.Option(
     "--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like); a DDIM knob, refused with "
     "other samplers \\[default: 0].", rich_help_panel="Sampling")]
+GridOpt = Annotated[Optional[str], typer.Option(
+    "--schedule-grid", help="Timestep grid: linspace, leading, trailing, or the official grids alone (pvdm, ldm); "
+    "official = the model family's published DDIM sampler (PVDM, LVDM): its grid, eta 1 unless --eta, its x0 "
+    "clamping \\[default: the model's: official for imported checkpoints, else linspace].", rich_help_panel="Sampling")]
 GuidanceOpt = Annotated[Optional[float], typer.Option(
     "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
     "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]

@@ -71,16 +71,18 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]])
     console.print(table)
 
     table = Table(title="Installed models", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("name", "source", "preset", "parameters", "clip", "path"):
+    for column in ("name", "source", "preset", "parameters", "clip", "grid", "path"):
         table.add_column(column, no_wrap=True)
     for row in installed:
         if row["problem"]:
-            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", row["problem"])
+            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", "-", row["problem"])
             continue
         table.add_row(row["name"], row["source"], row["preset"], f"{row['parameters'] / 1e6:.2f}M",
-                      f"{row['frames']}x{row['resolution']}²", row["path"])
+                      f"{row['frames']}x{row['resolution']}²", row["schedule_grid"], row["path"])
     if not installed:
         table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
+    elif any(row.get("schedule_grid") == "official" for row in installed):
+        table.caption = "grid: the default --schedule-grid; official = the paper's own DDIM sampler (grid, eta, x0 clamp)"
     console.print(table)
     for row in installed:
         if row["card"] and row["card"].get("summary"):

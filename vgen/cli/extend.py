@@ -8,7 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
     ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
@@ -33,6 +33,7 @@ def extend_cmd(
     sampler: SamplerOpt = DEFAULT_SAMPLER,
     steps: StepsOpt = DEFAULT_STEPS,
     eta: EtaOpt = None,
+    schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -67,8 +68,9 @@ def extend_cmd(
     from vgen.pipelines.generate import extend_video
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                               recon_weight=recon_weight, method=method, motion_guidance=motion_guidance)
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+                               guidance=guidance, recon_weight=recon_weight, method=method,
+                               motion_guidance=motion_guidance)
     output = output if output is not None else derived_output(input, "extended", format)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:

@@ -28,7 +28,7 @@ def _run(family: str, name: str, overwrite: bool, json_out: bool, **files: objec
     check_json_stdout(json_out)
     target, report = import_official(family, name, overwrite=overwrite, **files)
     log(f"imported {family} as {name!r} ({target}); diffusion weights: {weights_used(report)}; "
-        f"sample it with: vgen sample --model {name}")
+        f"sample it with: vgen sample --model {name} (the paper's DDIM sampler by default: --schedule-grid official)")
     if json_out:
         emit_json({"name": name, "path": str(target), **report})
 

@@ -8,7 +8,7 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -36,6 +36,7 @@ def interpolate_cmd(
     sampler: SamplerOpt = DEFAULT_SAMPLER,
     steps: StepsOpt = DEFAULT_STEPS,
     eta: EtaOpt = None,
+    schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -71,8 +72,9 @@ def interpolate_cmd(
     from vgen.pipelines.keys import in_betweens, open_keys
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                               recon_weight=recon_weight, method=method, motion_guidance=motion_guidance)
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+                               guidance=guidance, recon_weight=recon_weight, method=method,
+                               motion_guidance=motion_guidance)
     output = output if output is not None else derived_output(inputs[0], "interpolated", format)
     check_common(output=output, json_out=json_out, quiet=quiet)
     between = in_betweens(inputs, factor=factor, frames=frames)

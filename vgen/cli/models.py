@@ -50,6 +50,7 @@ def _installed_rows() -> list[dict[str, Any]]:
             "networks": list(m.roles),
             "frames": m.config.frames if m.config else None,
             "resolution": m.config.resolution if m.config else None,
+            "schedule_grid": m.config.diffusion.schedule_grid if m.config else None,
             "path": str(m.path),
             "problem": m.problem,
             "card": m.card,

@@ -8,8 +8,8 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt, QuietOpt,
-    ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt,
+    QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -29,6 +29,7 @@ def sample_cmd(
     sampler: SamplerOpt = DEFAULT_SAMPLER,
     steps: StepsOpt = DEFAULT_STEPS,
     eta: EtaOpt = None,
+    schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -69,8 +70,8 @@ def sample_cmd(
     from vgen.pipelines.generate import sample_video
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, guidance=guidance,  # type: ignore[arg-type]
-                               recon_weight=recon_weight, class_label=class_label, method=method,
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+                               guidance=guidance, recon_weight=recon_weight, class_label=class_label, method=method,
                                motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# The step grids a sampler can run on (``vgen.diffusion.schedules.Schedule.timesteps``), and ``official``: the model
+# family's own published DDIM (its grid, eta and x0 clamping; ``vgen.pipelines.settings.OfficialSampler``).
+ScheduleGrid = Literal["linspace", "leading", "trailing", "pvdm", "ldm", "official"]
+SCHEDULE_GRIDS: tuple[str, ...] = get_args(ScheduleGrid)
 
 
 class StrictModel(BaseModel):
@@ -30,6 +35,9 @@ class DiffusionConfig(StrictModel):
     loss: Literal["mse", "l1"] = "mse"
     min_snr_gamma: Optional[float] = Field(None, gt=0)
     clip_x0: Optional[float] = Field(None, gt=0, description="clamp predicted x0 to [-c, c] while sampling")
+    schedule_grid: ScheduleGrid = Field(
+        "linspace", description="the step grid sampling uses unless --schedule-grid says otherwise; 'official' (set by "
+                                "vgen import) = the family's published DDIM sampler: its grid, eta and x0 clamping")
 
 
 class ModelConfigBase(StrictModel):

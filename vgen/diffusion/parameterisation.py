@@ -1,10 +1,11 @@
 """One denoiser contract for every sampler: ``denoiser(x_t, t) -> Prediction(x0, eps)``.
 
 A network predicts eps (DDPM), v (Salimans & Ho 2022; Imagen Video: v = a·eps − s·x0) or x0.
-``Denoiser`` converts its raw output into both x0 and eps, so samplers never care which. Any
+``Denoiser`` converts its raw output into both x0 and eps, so samplers never care which. A
 ``Prediction`` handed to a sampler satisfies ``x_t = a_t·x0 + s_t·eps`` for the x_t it was asked
-about, including after x0 clipping (eps is then recomputed from the clipped x0, the convention of
-guided-diffusion's DDIM; PVDM's own code keeps the unclipped eps).
+about, also after x0 clipping (eps is then recomputed from the clipped x0, the convention of
+guided-diffusion's DDIM), unless the denoiser is told to keep the network's eps as PVDM's official
+DDIM does (``recompute_eps=False``).
 
 Conditioning kwargs are bound before wrapping, e.g. ``Denoiser(partial(unet, cond=z_prev), ...)``.
 """
@@ -74,17 +75,21 @@ class Denoiser:
     """Wrap ``raw(x_t, t) -> network output`` into ``(x_t, t) -> Prediction``.
 
     ``clip_x0 = c`` clamps x0 to [−c, c] (sensible when data or latents are bounded, e.g. PVDM's
-    tanh latents or VDM pixels) and recomputes eps from the clamped x0.
+    tanh latents or VDM pixels) and recomputes eps from the clamped x0; with ``recompute_eps=False``
+    eps stays the network's (the official PVDM DDIM: sihyun-yu/PVDM losses/ddpm.py,
+    ``DDPM.model_predictions`` clamps ``x_start`` in place and returns the unclamped ``pred_noise``,
+    which ``ddim_sample`` then uses for the direction term).
     """
 
     def __init__(self, raw: RawFn, schedule: Schedule, prediction: PredictionKind = "eps",
-                 clip_x0: Optional[float] = None) -> None:
+                 clip_x0: Optional[float] = None, recompute_eps: bool = True) -> None:
         if prediction not in ("eps", "v", "x0"):
             raise ValueError(f"unknown prediction kind {prediction!r}")
         self.raw = raw
         self.schedule = schedule
         self.prediction = prediction
         self.clip_x0 = clip_x0
+        self.recompute_eps = recompute_eps
 
     def __call__(self, x_t: Tensor, t: Timestep) -> Prediction:
         t = as_timestep_tensor(t, x_t)
@@ -94,4 +99,5 @@ class Denoiser:
         pred = to_prediction(self.raw(x_t, t), x_t, a, s, self.prediction)
         if self.clip_x0 is None:
             return pred
-        return prediction_from_x0(x_t, pred.x0.clamp(-self.clip_x0, self.clip_x0), a, s)
+        x0 = pred.x0.clamp(-self.clip_x0, self.clip_x0)
+        return prediction_from_x0(x_t, x0, a, s) if self.recompute_eps else Prediction(x0=x0, eps=pred.eps)

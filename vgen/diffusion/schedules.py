@@ -15,7 +15,7 @@ Schedules:
 from __future__ import annotations
 
 import math
-from typing import Literal, Union
+from typing import Callable, Literal, Union
 
 import torch
 from torch import Tensor
@@ -24,10 +24,10 @@ from vgen.config.base import DiffusionConfig
 from vgen.errors import VgenError
 
 ScheduleKind = Literal["linear", "scaled_linear", "cosine"]
-Spacing = Literal["leading", "trailing", "linspace"]
+Spacing = Literal["leading", "trailing", "linspace", "pvdm", "ldm"]
 Timestep = Union[int, Tensor]
 
-SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
+SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing", "pvdm", "ldm")
 
 
 def linear_betas(num_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
@@ -117,33 +117,54 @@ class Schedule:
 
     # -------------------------------------------------------------------------------- sub-grids
     def timesteps(self, steps: int, spacing: Spacing = "linspace") -> list[int]:
-        """A descending grid of ``steps`` integer timesteps for few-step sampling.
+        """A descending grid of integer timesteps for few-step sampling (``steps`` of them; ``ldm`` may give more).
 
-        Conventions (as in diffusers' ``timestep_spacing``), e.g. T = 1000, steps = 10:
+        Conventions (``leading``/``trailing``/``linspace`` as in diffusers' ``timestep_spacing``), e.g. T = 1000,
+        steps = 10:
         - ``leading``:  ``arange(steps)·(T // steps)`` reversed -> [900, 800, ..., 0]
         - ``trailing``: ``round(arange(T, 0, −T/steps)) − 1`` -> [999, 899, ..., 99]
         - ``linspace``: ``round(linspace(0, T−1, steps))`` reversed -> [999, 888, ..., 111, 0]
-        ``linspace`` (the samplers' default) spans both ends. ``trailing`` also starts at the noisiest
-        step (PVDM's ``linspace(−1, T−1, S+1)`` grid) but its last step jumps from t = T/steps − 1 to
-        clean data, which loses variance in low-variance directions (Gaussian test: DDIM-50 exact KL
-        0.083 vs 0.044 with linspace). ``leading`` is LDM/LVDM's "uniform" grid.
+        - ``pvdm``: the official PVDM DDIM grid (sihyun-yu/PVDM losses/ddpm.py, ``DDPM.ddim_sample``):
+          ``torch.linspace(−1, T−1, steps+1)`` in float32, truncated by ``.int()``, reversed, without its final −1
+          (clean data) -> [999, 899, ..., 99]. Trailing-like, but it truncates where ``trailing`` rounds, and the
+          float32 ``linspace`` sometimes lands just below an integer: it differs from ``trailing`` for 984 of the
+          1000 step counts at T = 1000 (steps = 7: [999, 856, 713, 570, 427, 284, 141] against [..., 428, 285, 142]).
+        - ``ldm``: the LDM/LVDM DDIM grid (YingqingHe/LVDM lvdm/models/modules/util.py, ``make_ddim_timesteps``
+          'uniform'): ``range(0, T, T // steps) + 1`` reversed -> [901, 801, ..., 1]. Its stride is T // steps, so
+          it has more than ``steps`` entries when ``steps`` does not divide T (30 -> 31 at T = 1000), as in the
+          official code. Its last step ends at t = 0, not at clean data (``vgen.sampling.steps.step_pairs``).
+        ``linspace`` (the samplers' default) spans both ends. ``trailing`` also starts at the noisiest step but its
+        last step jumps from t = T/steps − 1 to clean data, which loses variance in low-variance directions
+        (Gaussian test: DDIM-50 exact KL 0.083 vs 0.044 with linspace).
         """
         T = self.num_timesteps
         if not 1 <= steps <= T:
             raise VgenError(f"sampling steps must be between 1 and {T} (got {steps}); pass a valid --steps")
-        if spacing == "leading":
-            grid = [i * (T // steps) for i in range(steps)]
-        elif spacing == "trailing":
-            grid = [round(T - i * T / steps) - 1 for i in range(steps)]
-        elif spacing == "linspace":
-            grid = [round(i * (T - 1) / (steps - 1)) for i in range(steps)] if steps > 1 else [T - 1]
-        else:
+        if spacing not in _GRIDS:
             raise VgenError(f"unknown timestep spacing {spacing!r}; choose one of: {', '.join(SPACINGS)}")
-        return sorted(set(grid), reverse=True)
+        return sorted(set(_GRIDS[spacing](T, steps)), reverse=True)
 
     def _check_index(self, t: int) -> None:
         if not -1 <= t < self.num_timesteps:
             raise ValueError(f"timestep {t} outside [-1, {self.num_timesteps - 1}]")
+
+
+def _ldm_grid(T: int, steps: int) -> list[int]:
+    grid = [t + 1 for t in range(0, T, T // steps)]
+    if grid[-1] > T - 1:
+        raise VgenError(f"the LDM grid for {steps} steps reaches t = {grid[-1]}, past the last timestep {T - 1} (the "
+                        f"official make_ddim_timesteps fails there too); pass another --steps, e.g. one that divides {T}")
+    return grid
+
+
+# Each spacing's grid for (T, steps), ascending or in any order (``Schedule.timesteps`` sorts; see its docstring).
+_GRIDS: dict[str, Callable[[int, int], list[int]]] = {
+    "linspace": lambda T, steps: [round(i * (T - 1) / (steps - 1)) for i in range(steps)] if steps > 1 else [T - 1],
+    "leading": lambda T, steps: [i * (T // steps) for i in range(steps)],
+    "trailing": lambda T, steps: [round(T - i * T / steps) - 1 for i in range(steps)],
+    "pvdm": lambda T, steps: torch.linspace(-1, T - 1, steps + 1, dtype=torch.float32).int().tolist()[1:],
+    "ldm": _ldm_grid,
+}
 
 
 def make_schedule(kind: ScheduleKind, num_timesteps: int = 1000, *, beta_start: float | None = None,

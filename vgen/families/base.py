@@ -26,7 +26,7 @@ from vgen.errors import VgenError
 if TYPE_CHECKING:  # pragma: no cover
     from vgen.diffusion.parameterisation import RawFn
     from vgen.diffusion.schedules import Schedule
-    from vgen.pipelines.settings import SamplerSettings
+    from vgen.pipelines.settings import OfficialSampler, SamplerSettings
     from vgen.pipelines.clip import Condition, DenoiseKit, DenoiserAndFinalize
     from vgen.pipelines.model import LoadedModel
     from vgen.pipelines.windows import Step
@@ -62,6 +62,7 @@ class Family(ABC):
 
     name: str = ""
     motion_free: bool = False  # whether the denoiser has a motion-free mode (``--motion-guidance``)
+    official_sampler: Optional["OfficialSampler"] = None  # the paper's released DDIM (``--schedule-grid official``)
 
     # ------------------------------------------------------------------ networks and latent space
     @abstractmethod

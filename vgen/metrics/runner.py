@@ -279,7 +279,8 @@ def _inbetween(run: _Run) -> Result:
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--inbetween", info, r.num)
     protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
-                 "steps": r.settings.steps, "method": r.settings.method or loaded.supports.interpolate[0],
+                 "steps": r.settings.steps, "schedule_grid": r.settings.for_model(loaded).grid,
+                 "method": r.settings.method or loaded.supports.interpolate[0],
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
                  "psnr": "per clip from the pooled MSE of the inserted frames on [0,1], mean over clips",
@@ -350,7 +351,8 @@ def _scores(run: _Run) -> Result:
                                                       observe=observe)
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
-                                  "sampler": r.settings.sampler, "steps": r.settings.steps, "ema": run.model.ema}
+                                  "sampler": r.settings.sampler, "steps": r.settings.steps,
+                                  "schedule_grid": r.settings.for_model(run.model).grid, "ema": run.model.ema}
         total = len(gen_seeds)
     else:
         assert fake_set is not None

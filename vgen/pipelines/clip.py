@@ -80,15 +80,16 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     schedule = schedule_from_config(model.config.diffusion)
     x_T = torch.randn((1, *model.latent_shape()), generator=generator).to(model.device)
     guard = FiniteGuard(settings.steps, callback)
-    diffusion = model.config.diffusion
+    run = settings.for_model(model)
 
     def wrap(raw: RawFn) -> Denoiser:
-        return Denoiser(guard.raw(raw), schedule=schedule, prediction=diffusion.prediction, clip_x0=diffusion.clip_x0)
+        return Denoiser(guard.raw(raw), schedule=schedule, prediction=model.config.diffusion.prediction,
+                        clip_x0=run.clip_x0, recompute_eps=run.recompute_eps)
 
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
         z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=settings.steps, generators=[generator],
-                    callback=guard.progress, **settings.knobs())
+                    callback=guard.progress, **run.knobs)
     return finalize(guard.result(z0.float()))
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
+from vgen.diffusion.schedules import schedule_from_config
 from vgen.errors import VgenError
 from vgen.pipelines import windows as W
 from vgen.pipelines.clip import check_class_label
@@ -34,11 +35,14 @@ class Generation:
 
 
 def check_settings(model: LoadedModel, settings: SamplerSettings) -> None:
-    """What the settings ask of the model that it may not have: a class label, motion-free guidance."""
+    """What the settings ask of the model that it may not have: a class label, motion-free guidance, an official
+    sampler, a step grid its schedule can give."""
     check_class_label(model, settings.class_label)
     if settings.motion_guidance is not None and not model.family.motion_free:
         raise VgenError(f"{model.config.name} ({model.family.name}) has no motion-free mode; drop --motion-guidance "
                         "(it is for DiT models trained with motion_free_prob > 0)")
+    spacing = settings.for_model(model).knobs["spacing"]
+    schedule_from_config(model.config.diffusion).timesteps(settings.steps, spacing)  # fails here, before any output
 
 
 def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str, ...], command: str) -> str:

@@ -8,9 +8,13 @@ here only. No torch imports: the CLI validates options before importing torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
+from vgen.config.base import SCHEDULE_GRIDS, ScheduleGrid
 from vgen.errors import VgenError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vgen.pipelines.model import LoadedModel
 
 SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
 SAMPLER_NAMES: tuple[str, ...] = ("ddpm", "ddim", "langevin", "dpm++")
@@ -19,6 +23,31 @@ DEFAULT_STEPS = 50
 # The knobs each sampler takes from the settings (by its keyword name); a knob given to a sampler that
 # does not take it is refused instead of being dropped. ``tests`` check this table against the samplers.
 SAMPLER_KNOBS: dict[str, tuple[str, ...]] = {"ddpm": (), "ddim": ("eta",), "langevin": (), "dpm++": ()}
+DEFAULT_GRID = "linspace"
+GRID_CHOICES = "|".join(g for g in SCHEDULE_GRIDS if g != "official")  # every grid but official
+
+
+@dataclass(frozen=True)
+class OfficialSampler:
+    """A paper's DDIM as its released code runs it (``--schedule-grid official``): the step grid (a spacing of
+    ``Schedule.timesteps``), eta when ``--eta`` is not given, and x0 clamping (``clip_x0``; ``recompute_eps``
+    False keeps the network's eps after the clamp). A family declares its own as ``Family.official_sampler``."""
+
+    spacing: str
+    eta: float
+    clip_x0: Optional[float]
+    recompute_eps: bool
+
+
+@dataclass(frozen=True)
+class SamplerRun:
+    """The settings resolved for one model: the grid used (for reports), the sampler's keyword arguments (its knobs
+    and ``spacing``) and the denoiser's x0 handling."""
+
+    grid: str
+    knobs: dict[str, Any]
+    clip_x0: Optional[float]
+    recompute_eps: bool = True
 
 
 @dataclass(frozen=True)
@@ -30,7 +59,8 @@ class SamplerSettings:
     (PVDM) or the class label, LVDM's unconditional guidance (None = the model's ``uncond_guidance``).
     ``motion_guidance`` is GenTron's motion-free guidance weight (families with a motion-free mode only):
     (1+w)·out(with temporal layers) − w·out(without). ``recon_weight`` is w_r of reconstruction guidance (VDM eq. 7). ``method`` is the conditioning
-    method (None: the model's default for the command).
+    method (None: the model's default for the command). ``schedule_grid`` is the step grid, or ``official`` for the
+    family's published DDIM (None: the model's ``diffusion.schedule_grid``, ``official`` for imported checkpoints).
     """
 
     sampler: SamplerName = DEFAULT_SAMPLER  # type: ignore[assignment]
@@ -41,10 +71,16 @@ class SamplerSettings:
     class_label: Optional[int] = None
     method: Optional[str] = None
     motion_guidance: Optional[float] = None
+    schedule_grid: Optional[ScheduleGrid] = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
             raise VgenError(f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLER_NAMES)}")
+        if self.schedule_grid is not None and self.schedule_grid not in SCHEDULE_GRIDS:
+            raise VgenError(f"unknown --schedule-grid {self.schedule_grid!r}; choose one of: {', '.join(SCHEDULE_GRIDS)}")
+        if self.schedule_grid == "official" and self.sampler != "ddim":
+            raise VgenError(f"--schedule-grid official is the papers' DDIM sampler, not {self.sampler}; use --sampler "
+                            f"ddim, or give {self.sampler} a grid: --schedule-grid {GRID_CHOICES}")
         if self.steps <= 0:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:
@@ -58,3 +94,23 @@ class SamplerSettings:
     def knobs(self) -> dict[str, float]:
         """The sampler-specific keyword arguments to pass on (only those given)."""
         return {knob: getattr(self, knob) for knob in SAMPLER_KNOBS[self.sampler] if getattr(self, knob) is not None}
+
+    def for_model(self, model: "LoadedModel") -> SamplerRun:
+        """The grid, knobs and x0 handling these settings give ``model``'s sampler.
+
+        ``official`` is the model family's published DDIM: its grid, its eta unless ``--eta`` is given, its x0
+        clamping. A model whose config makes ``official`` its default samples other samplers on the default grid.
+        """
+        diffusion = model.config.diffusion
+        grid = self.schedule_grid or diffusion.schedule_grid
+        if grid == "official":
+            official = model.family.official_sampler
+            if official is None:
+                asked = "--schedule-grid official" if self.schedule_grid else "its config's diffusion.schedule_grid"
+                raise VgenError(f"{model.config.name} ({model.family.name}) has no official sampler to reproduce "
+                                f"({asked}); pick a grid: --schedule-grid {GRID_CHOICES}")
+            if self.sampler == "ddim":
+                knobs = {"eta": official.eta, **self.knobs(), "spacing": official.spacing}
+                return SamplerRun("official", knobs, official.clip_x0, official.recompute_eps)
+            grid = DEFAULT_GRID
+        return SamplerRun(grid, {**self.knobs(), "spacing": grid}, diffusion.clip_x0)

@@ -4,6 +4,11 @@
     sigma  = eta·sqrt((1 − alpha_bar_prev)/(1 − alpha_bar_t))·sqrt(1 − alpha_bar_t/alpha_bar_prev)   (eq. 16)
 
 eta = 0 is the deterministic probability-flow discretisation; eta = 1 has DDPM's posterior variance.
+
+The official PVDM and LDM/LVDM samplers are this update with eta = 1 on their own grids (``spacing="pvdm"`` /
+``"ldm"``, see ``Schedule.timesteps``; the ``ldm`` grid's last step lands on alpha_bar_0); PVDM also clamps x0 and
+keeps the network's eps (``Denoiser(recompute_eps=False)``). ``--schedule-grid official`` picks all of it
+(``vgen.pipelines.settings.SamplerSettings.for_model``).
 """
 
 from __future__ import annotations
@@ -67,9 +72,8 @@ def ddim_invert(denoiser: DenoiserFn, x0: Tensor, schedule: Schedule, steps: int
     """
     if refine < 0:
         raise ValueError(f"refine must be >= 0 (got {refine})")
-    grid = schedule.timesteps(steps, spacing)[::-1]
     x = x0
-    for u, t in zip([-1] + grid[:-1], grid):
+    for t, u in reversed(step_pairs(schedule, steps, spacing)):
         alpha_bar_u, alpha_bar_t = schedule.alpha_bar_of(u), schedule.alpha_bar_of(t)
         x_t = _step_up(x, denoiser(x, t if u < 0 else u).eps, alpha_bar_u, alpha_bar_t)
         for _ in range(refine):

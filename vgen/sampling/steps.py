@@ -10,9 +10,15 @@ Callback = Callable[[int, int, dict], None]
 
 
 def step_pairs(schedule: Schedule, steps: int, spacing: Spacing) -> list[tuple[int, int]]:
-    """Consecutive (t, t_prev) pairs of the descending grid, ending with (t_last, −1) = clean data."""
+    """Consecutive (t, t_prev) pairs of the descending grid, ending with (t_last, −1) = clean data.
+
+    The ``ldm`` grid ends with (1, 0) instead: the official LDM/LVDM DDIM moves its last step to alpha_bar_0, not
+    to 1, and returns that sample as it is (LVDM lvdm/models/modules/util.py, ``make_ddim_sampling_parameters``:
+    ``alphas_prev = [alphacums[0]] + alphacums[ddim_timesteps[:-1]]``).
+    """
     grid = schedule.timesteps(steps, spacing)
-    return list(zip(grid, grid[1:] + [-1]))
+    end = 0 if spacing == "ldm" else -1
+    return list(zip(grid, grid[1:] + [end]))
 
 
 def report(callback: Optional[Callback], done: int, total: int, **info: object) -> None:

@@ -10,13 +10,23 @@ from torch import Tensor, nn
 from vgen.errors import VgenError
 from vgen.families.base import AutoencoderStage, Carry, Family
 from vgen.families.lvdm.config import LVDMConfig
+from vgen.pipelines.settings import OfficialSampler
 
 # LVDM's prediction model is trained with one given latent (lvdm-vdm.md §A.4, n_prevs=[1]).
 CONTEXT_LATENTS = 1
 
+# The official LVDM sampler, YingqingHe/LVDM (read at commit d251dcc): lvdm/samplers/ddim.py ``DDIMSampler``, LDM's.
+# - grid: lvdm/models/modules/util.py ``make_ddim_timesteps('uniform')`` = range(0, T, T // S) + 1, and
+#   ``make_ddim_sampling_parameters`` gives the last step alphas_prev = alphacums[0], not 1: the sample ends at
+#   t = 0 (the ``ldm`` spacing);
+# - eta: scripts/sample_uncond.py and scripts/sample_uncond_long_videos.py pass ``--eta``, default 1.0;
+# - x0: ``p_sample_ddim`` never clamps pred_x0 (and LatentDiffusion sets clip_denoised = False).
+LVDM_OFFICIAL = OfficialSampler(spacing="ldm", eta=1.0, clip_x0=None, recompute_eps=True)
+
 
 class LVDMFamily(Family):
     name = "lvdm"
+    official_sampler = LVDM_OFFICIAL
 
     def build_networks(self, config: LVDMConfig) -> dict[str, nn.Module]:
         from vgen.families.lvdm.autoencoder import LVDMAutoencoder

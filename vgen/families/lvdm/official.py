@@ -383,21 +383,23 @@ def _check_against(network: torch.nn.Module, state: dict[str, Tensor], role: str
 
 
 def _schedule(state: dict[str, Tensor], path: Path) -> tuple[DiffusionConfig, str]:
-    """LVDM's schedule (sqrt-linear betas, L1 loss, eps prediction), endpoints read off the file's ``betas``."""
+    """LVDM's schedule (sqrt-linear betas, L1 loss, eps prediction), endpoints read off the file's ``betas``, sampled
+    with the official DDIM by default (``schedule_grid="official"``)."""
     from vgen.diffusion.schedules import scaled_linear_betas
 
     betas = state.get("betas")
-    start, end, steps = 0.0015, 0.0155, 1000
     if betas is None:
-        return (DiffusionConfig(schedule="scaled_linear", timesteps=steps, beta_start=start, beta_end=end, loss="l1"),
-                "official default 0.0015..0.0155 over 1000 steps (no betas in the file)")
-    betas = betas.double()
-    steps, start, end = betas.numel(), float(betas[0]), float(betas[-1])
-    if not torch.allclose(scaled_linear_betas(steps, start, end), betas, rtol=1e-5, atol=1e-9):
-        raise VgenError(f"diffusion checkpoint {path}: its betas are not LVDM's sqrt-linear schedule; not supported")
-    start, end = round(start, 8), round(end, 8)
-    return (DiffusionConfig(schedule="scaled_linear", timesteps=steps, beta_start=start, beta_end=end, loss="l1"),
-            f"scaled_linear {start}..{end} over {steps} steps (read from the file's betas)")
+        steps, start, end = 1000, 0.0015, 0.0155
+        source = "official default 0.0015..0.0155 over 1000 steps (no betas in the file)"
+    else:
+        betas = betas.double()
+        steps, start, end = betas.numel(), float(betas[0]), float(betas[-1])
+        if not torch.allclose(scaled_linear_betas(steps, start, end), betas, rtol=1e-5, atol=1e-9):
+            raise VgenError(f"diffusion checkpoint {path}: its betas are not LVDM's sqrt-linear schedule; not supported")
+        start, end = round(start, 8), round(end, 8)
+        source = f"scaled_linear {start}..{end} over {steps} steps (read from the file's betas)"
+    return (DiffusionConfig(schedule="scaled_linear", timesteps=steps, beta_start=start, beta_end=end, loss="l1",
+                            schedule_grid="official"), source)
 
 
 # ---------------------------------------------------------------------------------------------------- entry point

@@ -9,10 +9,21 @@ from torch import Tensor, nn
 
 from vgen.families.base import AutoencoderStage, Carry, Family, _identity
 from vgen.families.pvdm.config import PVDMConfig
+from vgen.pipelines.settings import OfficialSampler
+
+# The official PVDM sampler, sihyun-yu/PVDM losses/ddpm.py (read at commit 793172f):
+# - grid: ``DDPM.ddim_sample`` steps through ``torch.linspace(-1, T - 1, sampling_timesteps + 1).int()`` reversed,
+#   the last step to -1 returning x_start (the ``pvdm`` spacing of ``Schedule.timesteps``);
+# - eta: ``ddim_sampling_eta = 1.`` (the constructor's default; evals/eval.py does not change it, and the README's
+#   checkpoint table says "eta=1");
+# - x0: ``model_predictions(..., clip_x_start=True)`` clamps x_start to [-1, 1] in place and returns the network's
+#   unclamped ``pred_noise``, which the update uses as eps (x0 clamped, eps not recomputed).
+PVDM_OFFICIAL = OfficialSampler(spacing="pvdm", eta=1.0, clip_x0=1.0, recompute_eps=False)
 
 
 class PVDMFamily(Family):
     name = "pvdm"
+    official_sampler = PVDM_OFFICIAL
 
     def build_networks(self, config: PVDMConfig) -> dict[str, nn.Module]:
         from vgen.families.pvdm.autoencoder import PVDMAutoencoder

@@ -515,8 +515,9 @@ def _released_unet(frames: int, tokens: int, notes: list[str]) -> PVDMUNetConfig
 
 
 def _diffusion_config(tree: dict[str, Any]):
-    """pvdm-l's diffusion settings (the released ones), with the yaml's beta range and step count when given."""
-    diffusion = PRESETS["pvdm-l"].diffusion
+    """pvdm-l's diffusion settings (the released ones), with the yaml's beta range and step count when given, sampled
+    with the official DDIM by default (``schedule_grid="official"``)."""
+    diffusion = PRESETS["pvdm-l"].diffusion.model_copy(update={"schedule_grid": "official"})
     unet_params = _find(tree, "unet_config") is not None
     if not unet_params:
         return diffusion
