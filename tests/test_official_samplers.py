@@ -247,3 +247,36 @@ def test_refusals_are_one_line_exit_2_and_no_output(home: Path, tmp_path: Path, 
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
     assert os.listdir(tmp_path) == []
+
+
+def test_official_step_counts_are_the_papers_unless_steps_is_given() -> None:
+    """PVDM's reported samples use 400 DDIM steps (its README: "400/400-s, eta=1"), LVDM's scripts 50; --steps wins;
+    every other grid keeps vgen's default of 50."""
+    pvdm = SimpleNamespace(config=preset("pvdm-tiny"), family=family_of(preset("pvdm-tiny")))
+    lvdm = SimpleNamespace(config=preset("lvdm-tiny"), family=family_of(preset("lvdm-tiny")))
+    official = SamplerSettings(schedule_grid="official")  # type: ignore[arg-type]
+    assert official.for_model(pvdm).steps == 400 and official.for_model(lvdm).steps == 50  # type: ignore[arg-type]
+    assert SamplerSettings(schedule_grid="official", steps=7).for_model(pvdm).steps == 7  # type: ignore[arg-type]
+    assert SamplerSettings().for_model(pvdm).steps == 50  # type: ignore[arg-type]
+    assert SamplerSettings(schedule_grid="trailing").for_model(pvdm).steps == 50  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("args, steps", [
+    (["--model", "pvdm-imported"], 400),
+    (["--model", "pvdm-imported", "--steps", "3"], 3),
+    (["--model", "pvdm-imported", "--sampler", "dpm++"], 50),
+    (["--model", "pvdm-tiny"], 50),
+])
+def test_the_cli_step_count_reaches_the_sampler(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                args: list[str], steps: int) -> None:
+    import vgen.pipelines.clip as clip
+
+    seen = []
+
+    def spy(name, denoiser, x_T, schedule, **kwargs):  # records the step count and skips the sampling itself
+        seen.append(kwargs["steps"])
+        return x_T
+
+    monkeypatch.setattr(clip, "sample", spy)
+    assert run_cli(home, tmp_path, monkeypatch, *args, "-q", "-o", "out.mp4") == 0
+    assert seen and set(seen) == {steps}, seen

@@ -16,7 +16,7 @@ from vgen.cli._common import emit_json, log, parse_seeds, warn
 from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
-from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
+from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
     "Data", "Protocol", "Generation (--model)", "Seams", "Extractors", "Output")
@@ -38,7 +38,9 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random clip choice (video order and clip offsets).", rich_help_panel=PANEL_PROTO)] = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Generation seeds, e.g. 0-2047 \\[default: 0..num-1].", rich_help_panel=PANEL_GEN)] = None,
     sampler: Annotated[str, typer.Option("--sampler", help="Sampler for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_SAMPLER,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampling steps for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_STEPS,
+    steps: Annotated[Optional[int], typer.Option(
+        "--steps", min=1, show_default=False, rich_help_panel=PANEL_GEN,
+        help="Sampling steps for --model [default: 50; with an official sampler, the paper's].")] = None,
     schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,

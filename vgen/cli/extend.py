@@ -15,7 +15,7 @@ from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
+from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 
 
 def extend_cmd(
@@ -31,7 +31,7 @@ def extend_cmd(
                                            rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
     sampler: SamplerOpt = DEFAULT_SAMPLER,
-    steps: StepsOpt = DEFAULT_STEPS,
+    steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
@@ -85,7 +85,7 @@ def extend_cmd(
     reader = open_video(input, fps=loaded.fps, size=loaded.resolution, fit="crop")
     job = extend_video(loaded, reader.chunks(loaded.clip_frames), settings, frames=frames, seed=seed, only_new=only_new)
     out_fps = fps or float(loaded.fps)
-    written = write_and_report(target, job, steps=steps, fps=out_fps, what="extend")
+    written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="extend")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
                           preset=loaded.config.name, threads=used_threads, method=job.method,

@@ -14,7 +14,7 @@ from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
+from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
@@ -34,7 +34,7 @@ def interpolate_cmd(
                                           "pasting the originals back.", rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
     sampler: SamplerOpt = DEFAULT_SAMPLER,
-    steps: StepsOpt = DEFAULT_STEPS,
+    steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
@@ -89,7 +89,7 @@ def interpolate_cmd(
     job = interpolate_video(loaded, keys.chunks, settings, between=between, seed=seed, keep=not no_keep,
                             total_keys=keys.total)
     out_fps = fps or (keys.fps * (between + 1) if keys.fps else float(loaded.fps))
-    written = write_and_report(target, job, steps=steps, fps=out_fps, what="interpolate")
+    written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="interpolate")
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, threads=used_threads, method=job.method,

@@ -15,7 +15,7 @@ from vgen.cli._outputs import OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS, SamplerSettings
+from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 
 
 def sample_cmd(
@@ -27,7 +27,7 @@ def sample_cmd(
                                      rich_help_panel="Sampling")] = 1,
     seed: SeedOpt = 0,
     sampler: SamplerOpt = DEFAULT_SAMPLER,
-    steps: StepsOpt = DEFAULT_STEPS,
+    steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
     guidance: GuidanceOpt = None,
@@ -88,7 +88,7 @@ def sample_cmd(
     used_threads = model_threads(threads, loaded)
     jobs = [sample_video(loaded, settings, frames=frames, seed=s) for s in seeds]  # validated before any output
     out_fps = fps or float(loaded.fps)
-    written = [write_and_report(target, job, steps=steps, fps=out_fps, what=f"sample s{s}" if num > 1 else "sample")
+    written = [write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what=f"sample s{s}" if num > 1 else "sample")
                for s, target, job in zip(seeds, targets, jobs)]
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,

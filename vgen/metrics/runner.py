@@ -279,7 +279,7 @@ def _inbetween(run: _Run) -> Result:
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--inbetween", info, r.num)
     protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
-                 "steps": r.settings.steps, "schedule_grid": r.settings.for_model(loaded).grid,
+                 "steps": r.settings.for_model(loaded).steps, "schedule_grid": r.settings.for_model(loaded).grid,
                  "method": r.settings.method or loaded.supports.interpolate[0],
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
@@ -351,7 +351,7 @@ def _scores(run: _Run) -> Result:
                                                       observe=observe)
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
-                                  "sampler": r.settings.sampler, "steps": r.settings.steps,
+                                  "sampler": r.settings.sampler, "steps": r.settings.for_model(run.model).steps,
                                   "schedule_grid": r.settings.for_model(run.model).grid, "ema": run.model.ema}
         total = len(gen_seeds)
     else:

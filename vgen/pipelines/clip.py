@@ -79,8 +79,8 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     """
     schedule = schedule_from_config(model.config.diffusion)
     x_T = torch.randn((1, *model.latent_shape()), generator=generator).to(model.device)
-    guard = FiniteGuard(settings.steps, callback)
     run = settings.for_model(model)
+    guard = FiniteGuard(run.steps, callback)
 
     def wrap(raw: RawFn) -> Denoiser:
         return Denoiser(guard.raw(raw), schedule=schedule, prediction=model.config.diffusion.prediction,
@@ -88,7 +88,7 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
 
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
-        z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=settings.steps, generators=[generator],
+        z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
                     callback=guard.progress, **run.knobs)
     return finalize(guard.result(z0.float()))
 

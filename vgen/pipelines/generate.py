@@ -41,8 +41,8 @@ def check_settings(model: LoadedModel, settings: SamplerSettings) -> None:
     if settings.motion_guidance is not None and not model.family.motion_free:
         raise VgenError(f"{model.config.name} ({model.family.name}) has no motion-free mode; drop --motion-guidance "
                         "(it is for DiT models trained with motion_free_prob > 0)")
-    spacing = settings.for_model(model).knobs["spacing"]
-    schedule_from_config(model.config.diffusion).timesteps(settings.steps, spacing)  # fails here, before any output
+    run = settings.for_model(model)
+    schedule_from_config(model.config.diffusion).timesteps(run.steps, run.knobs["spacing"])  # fails here, before any output
 
 
 def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str, ...], command: str) -> str:

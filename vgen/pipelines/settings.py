@@ -31,20 +31,23 @@ GRID_CHOICES = "|".join(g for g in SCHEDULE_GRIDS if g != "official")  # every g
 class OfficialSampler:
     """A paper's DDIM as its released code runs it (``--schedule-grid official``): the step grid (a spacing of
     ``Schedule.timesteps``), eta when ``--eta`` is not given, and x0 clamping (``clip_x0``; ``recompute_eps``
-    False keeps the network's eps after the clamp). A family declares its own as ``Family.official_sampler``."""
+    False keeps the network's eps after the clamp), and ``steps``, the step count of the paper's reported samples,
+    used when ``--steps`` is not given. A family declares its own as ``Family.official_sampler``."""
 
     spacing: str
     eta: float
     clip_x0: Optional[float]
     recompute_eps: bool
+    steps: int
 
 
 @dataclass(frozen=True)
 class SamplerRun:
-    """The settings resolved for one model: the grid used (for reports), the sampler's keyword arguments (its knobs
-    and ``spacing``) and the denoiser's x0 handling."""
+    """The settings resolved for one model: the grid used (for reports), the step count, the sampler's keyword
+    arguments (its knobs and ``spacing``) and the denoiser's x0 handling."""
 
     grid: str
+    steps: int
     knobs: dict[str, Any]
     clip_x0: Optional[float]
     recompute_eps: bool = True
@@ -64,7 +67,7 @@ class SamplerSettings:
     """
 
     sampler: SamplerName = DEFAULT_SAMPLER  # type: ignore[assignment]
-    steps: int = DEFAULT_STEPS
+    steps: Optional[int] = None  # None: DEFAULT_STEPS, or the official sampler's reported count
     eta: Optional[float] = None
     guidance: Optional[float] = None
     recon_weight: float = 2.0
@@ -81,7 +84,7 @@ class SamplerSettings:
         if self.schedule_grid == "official" and self.sampler != "ddim":
             raise VgenError(f"--schedule-grid official is the papers' DDIM sampler, not {self.sampler}; use --sampler "
                             f"ddim, or give {self.sampler} a grid: --schedule-grid {GRID_CHOICES}")
-        if self.steps <= 0:
+        if self.steps is not None and self.steps <= 0:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:
             raise VgenError(f"--eta must be >= 0 (got {self.eta})")
@@ -99,7 +102,8 @@ class SamplerSettings:
         """The grid, knobs and x0 handling these settings give ``model``'s sampler.
 
         ``official`` is the model family's published DDIM: its grid, its eta unless ``--eta`` is given, its x0
-        clamping. A model whose config makes ``official`` its default samples other samplers on the default grid.
+        clamping and the paper's step count unless ``--steps`` is given. A model whose config makes ``official`` its
+        default samples other samplers on the default grid.
         """
         diffusion = model.config.diffusion
         grid = self.schedule_grid or diffusion.schedule_grid
@@ -111,6 +115,7 @@ class SamplerSettings:
                                 f"({asked}); pick a grid: --schedule-grid {GRID_CHOICES}")
             if self.sampler == "ddim":
                 knobs = {"eta": official.eta, **self.knobs(), "spacing": official.spacing}
-                return SamplerRun("official", knobs, official.clip_x0, official.recompute_eps)
+                return SamplerRun("official", self.steps or official.steps, knobs, official.clip_x0,
+                                  official.recompute_eps)
             grid = DEFAULT_GRID
-        return SamplerRun(grid, {**self.knobs(), "spacing": grid}, diffusion.clip_x0)
+        return SamplerRun(grid, self.steps or DEFAULT_STEPS, {**self.knobs(), "spacing": grid}, diffusion.clip_x0)

@@ -20,8 +20,9 @@ CONTEXT_LATENTS = 1
 #   ``make_ddim_sampling_parameters`` gives the last step alphas_prev = alphacums[0], not 1: the sample ends at
 #   t = 0 (the ``ldm`` spacing);
 # - eta: scripts/sample_uncond.py and scripts/sample_uncond_long_videos.py pass ``--eta``, default 1.0;
-# - x0: ``p_sample_ddim`` never clamps pred_x0 (and LatentDiffusion sets clip_denoised = False).
-LVDM_OFFICIAL = OfficialSampler(spacing="ldm", eta=1.0, clip_x0=None, recompute_eps=True)
+# - x0: ``p_sample_ddim`` never clamps pred_x0 (and LatentDiffusion sets clip_denoised = False);
+# - steps: the sampling scripts' ``--ddim_steps`` default and the shell scripts' value, 50.
+LVDM_OFFICIAL = OfficialSampler(spacing="ldm", eta=1.0, clip_x0=None, recompute_eps=True, steps=50)
 
 
 class LVDMFamily(Family):

@@ -17,8 +17,10 @@ from vgen.pipelines.settings import OfficialSampler
 # - eta: ``ddim_sampling_eta = 1.`` (the constructor's default; evals/eval.py does not change it, and the README's
 #   checkpoint table says "eta=1");
 # - x0: ``model_predictions(..., clip_x_start=True)`` clamps x_start to [-1, 1] in place and returns the network's
-#   unclamped ``pred_noise``, which the update uses as eps (x0 clamped, eps not recomputed).
-PVDM_OFFICIAL = OfficialSampler(spacing="pvdm", eta=1.0, clip_x0=1.0, recompute_eps=False)
+#   unclamped ``pred_noise``, which the update uses as eps (x0 clamped, eps not recomputed);
+# - steps: 400, the paper's reported setting (README checkpoint table "400/400-s, eta=1"; evals/eval.py's in-training
+#   FVD uses 100, which the README calls noisy and not the reported values).
+PVDM_OFFICIAL = OfficialSampler(spacing="pvdm", eta=1.0, clip_x0=1.0, recompute_eps=False, steps=400)
 
 
 class PVDMFamily(Family):
