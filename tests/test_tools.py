@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +72,17 @@ def test_grid_ratio_sees_a_patch_grid_and_not_smooth_video() -> None:
     assert abs(diagnose.grid_ratio(smooth, 4) - 1.0) < 1e-4
     blocks = torch.rand(1, 3, 2, 8, 8, generator=g).repeat_interleave(4, dim=3).repeat_interleave(4, dim=4)
     assert diagnose.grid_ratio(blocks + 0.01 * smooth, 4) > 10
+
+
+def test_seam_report_compares_conditions_and_takes_guidance() -> None:
+    from test_pipelines_model import tiny_model
+
+    model = tiny_model("pvdm-tiny")
+    plain = diagnose.seam_report(model, seeds=2, steps=2)
+    keys = {f"seam_change_{k}" for k in ("true_previous", "null", "wrong_previous", "reencoded_previous")}
+    assert keys <= plain.keys() and all(plain[k] > 0 for k in keys)
+    assert plain["guidance"] == 0.0 and plain["inside_clip_change"] > 0
+    guided = diagnose.seam_report(model, seeds=2, steps=2, guidance=3.0)
+    assert guided["guidance"] == 3.0
+    assert guided["seam_change_true_previous"] != plain["seam_change_true_previous"]
+    assert guided["seam_change_null"] == pytest.approx(plain["seam_change_null"], rel=1e-5)  # a no-op on the null latent

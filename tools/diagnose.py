@@ -137,8 +137,8 @@ def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict
 
 @torch.no_grad()
 def seam_report(model: LoadedModel, seeds: int, steps: int, guidance: float = 0.0) -> dict[str, float]:
-    """PVDM: sample a clip, then the next one conditioned on its latent, on the null latent and on another
-    seed's latent; the mean frame change across the seam against the mean change inside clips. ``guidance``
+    """PVDM: sample a clip, then the next one conditioned on its latent, on the null latent, on another seed's
+    latent and on the latent of its decoded frames encoded again (is the sampled latent off the encoder's manifold?); the mean frame change across the seam against the mean change inside clips. ``guidance``
     is the weight of guidance towards the previous latent (``--guidance``; the first clip is unconditional)."""
     first_settings = SamplerSettings(sampler="ddim", steps=steps)
     settings = SamplerSettings(sampler="ddim", steps=steps, guidance=guidance or None)
@@ -147,13 +147,14 @@ def seam_report(model: LoadedModel, seeds: int, steps: int, guidance: float = 0.
         g = make_generator(seed)
         latent = sample_clip(model, "none", Condition(), generator=g, settings=first_settings)
         firsts.append((latent, model.decode(latent), g))
-    sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0}
+    sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0, "reencoded_previous": 0.0}
     inside = 0.0
     for i, (latent, video, g) in enumerate(firsts):
         state = g.get_state()
         inside += float(frame_change(video).mean()) / seeds
         for name, cond in (("true_previous", latent), ("null", torch.zeros_like(latent)),
-                           ("wrong_previous", firsts[(i + 1) % seeds][0])):
+                           ("wrong_previous", firsts[(i + 1) % seeds][0]),
+                           ("reencoded_previous", model.encode(video.clamp(-1, 1)))):
             g.set_state(state)  # the same noise for the three conditions
             nxt = model.decode(sample_clip(model, "latent", Condition(prev_latent=cond), generator=g, settings=settings))
             sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, :1]], dim=2))[0]) / seeds
@@ -212,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         seams = report["seams"]
         print(f"frame change inside clips {seams['inside_clip_change']:.2f}; across the seam with the true previous "
               f"latent {seams['seam_change_true_previous']:.2f}, the null latent {seams['seam_change_null']:.2f}, "
-              f"a wrong latent {seams['seam_change_wrong_previous']:.2f} (grey levels)", file=out)
+              f"a wrong latent {seams['seam_change_wrong_previous']:.2f}, the true previous clip's frames encoded again "
+              f"{seams['seam_change_reencoded_previous']:.2f} (grey levels)", file=out)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
