@@ -103,7 +103,7 @@ def command_for(model: str, stage: Stage, runs: Path) -> list[str]:
     start = stored_name(model, next(s for s in RECIPES[model] if s.name == stage.start[1:])) \
         if stage.start.startswith("@") else stage.start
     cmd = [sys.executable, "-m", "vgen", "train", "--model", start, *DATA, "--seed", str(stage.seed), *stage.args,
-           "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "250"]
+           "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "100"]
     if (run_dir / "config.json").is_file():
         cmd.append("--resume")  # continues from its last checkpoint, or starts again if it was killed before one
     return cmd
