@@ -71,3 +71,22 @@ def test_grid_ratio_sees_a_patch_grid_and_not_smooth_video() -> None:
     assert abs(diagnose.grid_ratio(smooth, 4) - 1.0) < 1e-4
     blocks = torch.rand(1, 3, 2, 8, 8, generator=g).repeat_interleave(4, dim=3).repeat_interleave(4, dim=4)
     assert diagnose.grid_ratio(blocks + 0.01 * smooth, 4) > 10
+
+
+def test_upscale_seams_measures_every_window_scheme_at_its_boundaries() -> None:
+    import upscale_seams
+    from test_pipelines_model import tiny_model
+    from vgen.pipelines.settings import SamplerSettings
+
+    model = tiny_model("sr-tiny")  # 8-frame windows
+    videos = [np.random.default_rng(i).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8) for i in range(2)]
+    result = upscale_seams.measure(model, videos, SamplerSettings(steps=2), overlap=2, seed=0, level=None)
+    assert set(result) == {"fresh", "shared", "overlap", "truth", "bicubic"}
+    assert (result["fresh"]["every"], result["overlap"]["every"], result["truth"]["every"]) == (8, 6, 6)
+    assert result["truth"]["psnr"] is None and all(result[name]["psnr"] > 0 for name in ("fresh", "bicubic"))
+    assert all(row["seam_ratio"] > 0 for row in result.values())
+    fresh = upscale_seams.upscale_with(model, videos[0][:, ::2, ::2], SamplerSettings(steps=2), overlap=0,
+                                       seeds=lambda k: k, level=None)
+    shared = upscale_seams.upscale_with(model, videos[0][:, ::2, ::2], SamplerSettings(steps=2), overlap=0,
+                                        seeds=lambda k: 0, level=None)
+    assert np.array_equal(fresh[:8], shared[:8]) and not np.array_equal(fresh[8:], shared[8:])

@@ -50,6 +50,14 @@ def _millions(params: dict[str, int]) -> str:
     return " + ".join(f"{short.get(role, role)} {n / 1e6:.2f}M" for role, n in params.items())
 
 
+def _factors(upscale: list[int] | None) -> str:
+    """An upscaling stage's factors as the table shows them: ``x2 space``, ``x2 time``, ``x2 space, x2 time``."""
+    if not upscale:
+        return "-"
+    parts = [f"x{factor} {axis}" for factor, axis in zip(upscale, ("space", "time")) if factor > 1]
+    return ", ".join(parts)
+
+
 def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]]) -> None:
     """``vgen models``' listing on stdout: the presets table, the installed-models table and the model cards."""
     from rich import box
@@ -60,13 +68,14 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]])
     console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
     console.width = max(console.width, 160)  # keep each row on one line when piped or in a narrow terminal
     table = Table(title="Presets", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate"):
+    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate", "upscale"):
         table.add_column(column, no_wrap=True)
     for row in presets:
         table.add_row(
             row["name"], _millions(row["parameters"]),
             f"{row['frames']}x{row['resolution']}² {row['fps']}fps",
-            row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+            row["sample"] or "-", ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+            _factors(row["upscale"]),
         )
     console.print(table)
 

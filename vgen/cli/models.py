@@ -33,6 +33,7 @@ def _preset_rows() -> list[dict[str, Any]]:
             "sample": caps.sample,
             "extend": list(caps.extend),
             "interpolate": list(caps.interpolate),
+            "upscale": list(caps.upscale) if caps.upscale else None,
         })
     return rows
 

@@ -49,12 +49,20 @@ def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str
     """The requested method, or the model's default; a method the model lacks is a user error."""
     name = f"{model.config.name} ({model.family.name})"
     if not choices:
+        refuse_upscaler(model)
         raise VgenError(f"{name} cannot {command}")
     if method is None:
         return choices[0]
     if method not in choices:
         raise VgenError(f"{name} cannot {command} with --method {method}; choose one of: {', '.join(choices)}")
     return method
+
+
+def refuse_upscaler(model: LoadedModel) -> None:
+    """An upscaling stage makes nothing without a video to enhance: name the command that runs it."""
+    if model.supports.upscale is not None:
+        raise VgenError(f"{model.config.name} ({model.family.name}) is an upscaling stage: it enhances a given "
+                        "video; use `vgen upscale VIDEO --model MODEL`")
 
 
 def sample_video(model: LoadedModel, settings: SamplerSettings, *, frames: Optional[int] = None,
@@ -132,6 +140,7 @@ def interpolate_method(model: LoadedModel, method: Optional[str]) -> str:
     frame when latents span several frames)."""
     choices = model.supports.interpolate
     if not choices:
+        refuse_upscaler(model)
         raise VgenError(
             f"{model.config.name} ({model.family.name}) cannot interpolate: its latents are not frame-aligned; "
             "use a VDM or LVDM model (e.g. one trained from the vdm-tiny or lvdm-tiny preset)"
