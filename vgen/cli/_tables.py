@@ -66,7 +66,7 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]])
         table.add_row(
             row["name"], _millions(row["parameters"]),
             f"{row['frames']}x{row['resolution']}² {row['fps']}fps",
-            row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+            row["sample"] or "-", ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
         )
     console.print(table)
 

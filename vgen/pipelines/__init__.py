@@ -2,7 +2,8 @@
 
 - ``load_model(spec, device="auto") -> LoadedModel`` (``model.py``)
 - ``SamplerSettings`` (``settings.py``): every generation knob, validated once
-- ``sample_video``, ``extend_video``, ``interpolate_video`` (``generate.py``) -> a ``Generation``
+- ``sample_video``, ``extend_video``, ``interpolate_video`` (``generate.py``) -> a ``Generation``; ``raise_frame_rate``
+  (temporal super-resolution by an integer factor, the plan of ``interpolate_video``)
 - the one window loop and its plans (``windows.py``), one clip's denoising (``clip.py``)
 
 Attributes load lazily so that ``vgen.pipelines.settings`` stays importable without torch.
@@ -16,6 +17,7 @@ from typing import Any
 _EXPORTS = {
     "LoadedModel": "model", "load_model": "model", "SamplerSettings": "settings", "Generation": "generate",
     "sample_video": "generate", "extend_video": "generate", "interpolate_video": "generate",
+    "raise_frame_rate": "generate",
 }
 
 
