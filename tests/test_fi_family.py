@@ -23,6 +23,7 @@ from vgen.training.memory import estimate
 from vgen.training.trainer import Batch
 
 STEPS = SamplerSettings(steps=2)
+STEPS3 = SamplerSettings(steps=3)
 
 
 def fi_networks(**changes: object) -> tuple[FIConfig, dict[str, torch.nn.Module]]:
@@ -241,3 +242,37 @@ def test_noise_augmented_model_interpolates_reproducibly_and_keeps_the_keys() ->
     out = run(interpolate_video(model, [given], STEPS, between=1, seed=2))
     assert np.array_equal(out[::2], given)
     assert np.array_equal(out, run(interpolate_video(model, [given], STEPS, between=1, seed=2)))
+
+
+# ------------------------------------------------------------------------------------------ golden values
+
+def _summary(video: np.ndarray) -> tuple:
+    """Shape, sum and a few values of the first made frame (frame 1)."""
+    return video.shape, int(video.astype(np.int64).sum()), video[1].reshape(-1)[::97][:8].tolist()
+
+
+GOLDEN = {
+    "interpolate": ((13, 16, 16, 3), 1251889, [118, 245, 173, 155, 130, 192, 180, 132]),
+    "extend": ((6, 16, 16, 3), 570214, [76, 224, 133, 31, 122, 206, 218, 92]),
+    "interpolate-augmented": ((9, 16, 16, 3), 878672, [116, 241, 147, 147, 131, 211, 192, 142]),
+    "objective": 5.70322,
+    "objective-augmented": 5.74084,
+}
+
+
+def test_golden_values() -> None:
+    """Fixed-seed outputs and losses of fi-tiny, recorded when the family was added: any change to the network,
+    conditioning, residual or sampling path changes them."""
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        got = {
+            "interpolate": _summary(run(interpolate_video(fi_model(), [keys(5)], STEPS3, between=2, seed=4))),
+            "extend": _summary(run(extend_video(fi_model(), [keys(5)], STEPS3, frames=6, seed=3, only_new=True))),
+            "interpolate-augmented": _summary(run(interpolate_video(
+                fi_model(aug_max_level=100, aug_sample_level=20), [keys(5)], STEPS3, between=1, seed=4))),
+        }
+        for name, changes in (("objective", {}), ("objective-augmented", {"aug_max_level": 100})):
+            config, networks = fi_networks(**changes)
+            got[name] = pytest.approx(float(_objective(config, networks)(_batch(config), _generators())["unet"]),
+                                      rel=1e-5)
+    assert GOLDEN == got
