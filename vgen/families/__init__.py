@@ -18,7 +18,7 @@ are the single source of truth for ``vgen models``, the commands' ``--method`` c
 Method names:
 - ``latent``: PVDM clip-by-clip conditioning on the previous clip's clean latent (seed 003, Alg. 1).
 - ``mask``: a network trained with known-frame masks (VDM ``conditional_frames``; LVDM prediction /
-  interpolation with conditional latent perturbation).
+  interpolation with conditional latent perturbation; FI, Make-A-Video's masked frame interpolation).
 - ``hierarchical``: LVDM keyframes by prediction, then interpolation between them.
 - ``replacement`` / ``reconstruction``: VDM's training-free conditioning (paste re-noised known
   frames, or reconstruction guidance).
@@ -43,6 +43,7 @@ BUILTIN: dict[str, str] = {
     "lvdm": "vgen.families.lvdm",
     "dit": "vgen.families.dit",
     "sr": "vgen.families.sr",
+    "fi": "vgen.families.fi",
 }
 
 @dataclass(frozen=True)
