@@ -57,11 +57,13 @@ from vgen.cli import models as _models  # noqa: E402
 from vgen.cli import sample as _sample  # noqa: E402
 from vgen.cli import train as _train  # noqa: E402
 from vgen.cli import upscale as _upscale  # noqa: E402
+from vgen.cli import cascade as _cascade  # noqa: E402
 
 app.command("sample")(_sample.sample_cmd)
 app.command("extend")(_extend.extend_cmd)
 app.command("interpolate")(_interpolate.interpolate_cmd)
 app.command("upscale")(_upscale.upscale_cmd)
+app.command("cascade")(_cascade.cascade_cmd)
 app.command("train")(_train.train_cmd)
 app.command("evaluate")(_evaluate.evaluate_cmd)
 app.command("models")(_models.models_cmd)

@@ -160,10 +160,11 @@ class Family(ABC):
                             "upscaling model, e.g. one trained from the sr-mini preset")
         return factors
 
-    def upscale_plan(self, model: "LoadedModel", chunks: Iterable[np.ndarray], options: "UpscaleOptions"
-                     ) -> Optional[tuple[Iterator["Step"], Optional[int]]]:
+    def upscale_plan(self, model: "LoadedModel", chunks: Iterable[np.ndarray], options: "UpscaleOptions",
+                     total_frames: Optional[int] = None) -> Optional[tuple[Iterator["Step"], Optional[int]]]:
         """A family's own upscaling plan (steps, windows or None), or None for the generic sliding windows of
-        ``vgen.pipelines.upscale`` (one output frame per input frame: spatial upscaling)."""
+        ``vgen.pipelines.upscale`` (one output frame per input frame: spatial upscaling). ``total_frames``: the
+        input's length when known (to size the progress)."""
         self.upscale_factors(model.config)
         return None
 

@@ -64,7 +64,7 @@ def upscale_video(model: LoadedModel, chunks: Iterable[np.ndarray], settings: Sa
     _, temporal = model.family.upscale_factors(model.config)
     check_settings(model, settings)
     overlap = check_options(model, options)
-    own = model.family.upscale_plan(model, chunks, options)
+    own = model.family.upscale_plan(model, chunks, options, total_frames)
     if own is not None:
         plan, windows = own
     elif temporal != 1:

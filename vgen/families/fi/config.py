@@ -60,11 +60,16 @@ class FIConfig(ModelConfigBase):
     aug_max_level: int = Field(0, ge=0, description="noise conditioning augmentation of the known frames: training "
                                                     "level s ~ U{0..aug_max_level−1}; 0 = off")
     aug_sample_level: int = Field(0, ge=0, description="the augmentation level the known frames get when sampling")
+    upscale_factor: int = Field(2, ge=2, description="frame-rate factor of the model as a temporal super-resolution "
+                                                     "stage (`vgen upscale`, cascades): k − 1 new frames per input frame")
 
     @model_validator(mode="after")
     def _check(self) -> "FIConfig":
         if self.frames < 3:
             raise ValueError(f"an FI clip needs at least 3 frames (two keys and one between), got {self.frames}")
+        if self.upscale_factor > self.frames - 2:
+            raise ValueError(f"upscale_factor {self.upscale_factor} leaves too few known frames in a {self.frames}-frame "
+                             f"clip to extrapolate the last ones; use at most {self.frames - 2}")
         if self.num_classes:
             raise ValueError("FI models are unconditional; set num_classes to 0")
         if self.aug_sample_level and self.aug_sample_level >= self.aug_max_level:
@@ -97,6 +102,6 @@ CONFIG = FIConfig
 
 
 def capabilities(config: FIConfig) -> Capabilities:
-    """Fills in frames around given ones: interpolation (its purpose) and extension by extrapolation; it never
-    samples from nothing."""
-    return Capabilities("", (), ("mask",), ("mask",))
+    """Fills in frames around given ones: interpolation (its purpose), extension by extrapolation and temporal
+    super-resolution by ``upscale_factor``; it never samples from nothing."""
+    return Capabilities("", (), ("mask",), ("mask",), upscale=(1, config.upscale_factor))

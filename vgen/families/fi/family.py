@@ -16,6 +16,17 @@ from vgen.families.fi.config import FIConfig
 class FIFamily(PixelFamily):
     name = "fi"
 
+    def upscale_plan(self, model, chunks, options, total_frames=None):
+        """Temporal super-resolution by ``upscale_factor`` k: every input frame is followed by k − 1 new ones, so n
+        frames become n·k (Imagen Video's TSR / Make-A-Video's ↑F). The keys are interpolated k apart (the plan of
+        ``interpolate --factor k``); the k − 1 frames after the last key are extrapolated from the video's last
+        frames, as the network was trained to (its extrapolation masks)."""
+        from vgen.families.fi.upscale import frame_rate_plan, frame_rate_windows
+
+        factor = model.config.upscale_factor
+        windows = frame_rate_windows(model, total_frames, factor) if total_frames else None
+        return frame_rate_plan(model, chunks, factor), windows
+
     def build_networks(self, config: FIConfig) -> dict[str, nn.Module]:
         from vgen.families.fi.unet import FIUNet
 
