@@ -15,6 +15,7 @@ from vgen.cli._types import FiniteFloat
 # Positional arguments each command needs before its options can be parsed (nothing is read: parsing fails first).
 REQUIRED = {
     ("sample",): [], ("extend",): ["in.mp4"], ("interpolate",): ["in.mp4", "--model", "m"], ("train",): [],
+    ("upscale",): ["in.mp4", "--model", "m"],
     ("evaluate",): [], ("models",): [], ("data", "synth"): ["out"],
     ("import", "pvdm"): ["--autoencoder", "a.pth", "--name", "n"],
     ("import", "lvdm"): ["--autoencoder", "a.ckpt", "--unet", "u.ckpt", "--name", "n"],
@@ -51,7 +52,8 @@ def test_the_walk_finds_the_float_options_of_every_command():
     names = {(path, flag) for path, flag, _ in FLOAT_OPTIONS}
     assert {(("sample",), "--eta"), (("sample",), "--fps"), (("sample",), "--guidance"), (("sample",), "--recon-weight"),
             (("extend",), "--guidance"), (("interpolate",), "--eta"), (("train",), "--lr"), (("train",), "--ema-decay"),
-            (("train",), "--grad-clip"), (("train",), "--cond-drop-prob"), (("data", "synth"), "--fps")} <= names
+            (("train",), "--grad-clip"), (("train",), "--cond-drop-prob"), (("data", "synth"), "--fps"),
+            (("upscale",), "--aug-level"), (("upscale",), "--eta"), (("evaluate",), "--aug-level")} <= names
 
 
 @pytest.mark.parametrize("path,flag,option", FLOAT_OPTIONS, ids=[f"{' '.join(p)} {f}" for p, f, _ in FLOAT_OPTIONS])

@@ -67,7 +67,7 @@ def test_auto_rule_by_network_size_and_device(torch_threads: None) -> None:
     assert set_threads(2, [small]) == 2
 
 
-@pytest.mark.parametrize("command", ["sample", "extend", "interpolate", "evaluate", "train"])
+@pytest.mark.parametrize("command", ["sample", "extend", "interpolate", "upscale", "evaluate", "train"])
 def test_every_network_command_takes_threads(command: str) -> None:
     res = subprocess.run([sys.executable, "-m", "vgen", command, "--help"], capture_output=True, timeout=120,
                          env={**os.environ, "COLUMNS": "200"})

@@ -86,3 +86,22 @@ def test_seam_report_compares_conditions_and_takes_guidance() -> None:
     assert guided["guidance"] == 3.0
     assert guided["seam_change_true_previous"] != plain["seam_change_true_previous"]
     assert guided["seam_change_null"] == pytest.approx(plain["seam_change_null"], rel=1e-5)  # a no-op on the null latent
+
+
+def test_upscale_seams_measures_every_window_scheme_at_its_boundaries() -> None:
+    import upscale_seams
+    from test_pipelines_model import tiny_model
+    from vgen.pipelines.settings import SamplerSettings
+
+    model = tiny_model("sr-tiny")  # 8-frame windows
+    videos = [np.random.default_rng(i).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8) for i in range(2)]
+    result = upscale_seams.measure(model, videos, SamplerSettings(steps=2), overlap=2, seed=0, level=None)
+    assert set(result) == {"fresh", "shared", "overlap", "truth", "bicubic"}
+    assert (result["fresh"]["every"], result["overlap"]["every"], result["truth"]["every"]) == (8, 6, 6)
+    assert result["truth"]["psnr"] is None and all(result[name]["psnr"] > 0 for name in ("fresh", "bicubic"))
+    assert all(row["seam_ratio"] > 0 for row in result.values())
+    fresh = upscale_seams.upscale_with(model, videos[0][:, ::2, ::2], SamplerSettings(steps=2), overlap=0,
+                                       seeds=lambda k: k, level=None)
+    shared = upscale_seams.upscale_with(model, videos[0][:, ::2, ::2], SamplerSettings(steps=2), overlap=0,
+                                        seeds=lambda k: 0, level=None)
+    assert np.array_equal(fresh[:8], shared[:8]) and not np.array_equal(fresh[8:], shared[8:])

@@ -77,6 +77,13 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "2000", "--lr", "1e-3", "--warmup", "100",
                                    "--lr-decay", "cosine", "--batch-size", "8", "--ema-decay", "0.999")),
     ),
+    # FI (Make-A-Video's frame interpolation network) in pixel space: the fi-mini preset (5-frame clips, keys every
+    # 2nd/3rd/4th frame or the first/last frames, residual from frame blending, v-prediction), about 30 min on one
+    # thread of the shared 2-core CPU.
+    "fi-mini-bouncing": (
+        Stage("diffusion", "fi-mini", ("--stage", "diffusion", "--steps", "2400", "--lr", "1e-3", "--warmup", "100",
+                                       "--lr-decay", "cosine", "--batch-size", "8", "--ema-decay", "0.999")),
+    ),
     # LVDM, frame-aligned (no temporal downsampling): the 3D-conv autoencoder, then the latent UNet with
     # prediction, interpolation and every-r-th-frame key masks and v-prediction (the lvdm-mini preset).
     "lvdm-mini-bouncing": (

@@ -5,7 +5,8 @@ Importing this package is cheap: it pulls in no torch, so ``vgen --help`` stays 
 - ``vgen.load_model(name_or_path, device="auto")``: a model from the store, the bundled models or a folder, with
   ``encode(video)``, ``decode(latent)`` and ``denoise(x_t, t, cond=None)`` (the raw network output); videos are
   (B, 3, T, H, W) floats in [-1, 1].
-- ``vgen.sample_video``, ``vgen.extend_video``, ``vgen.interpolate_video`` with a ``vgen.SamplerSettings``.
+- ``vgen.sample_video``, ``vgen.extend_video``, ``vgen.interpolate_video`` with a ``vgen.SamplerSettings``;
+  ``vgen.upscale_video`` (with ``vgen.UpscaleOptions``) for an upscaling stage of a cascade.
 """
 
 from typing import Any
@@ -16,6 +17,7 @@ _API = {
     "load_model": "vgen.pipelines.model", "LoadedModel": "vgen.pipelines.model",
     "SamplerSettings": "vgen.pipelines.settings", "sample_video": "vgen.pipelines.generate",
     "extend_video": "vgen.pipelines.generate", "interpolate_video": "vgen.pipelines.generate",
+    "upscale_video": "vgen.pipelines.upscale", "UpscaleOptions": "vgen.pipelines.upscale",
 }
 
 

@@ -17,8 +17,8 @@ from vgen.cli._guard import handle_sigterm, run_guarded
 
 app = typer.Typer(
     name="vgen",
-    help="Video generation with latent diffusion models (PVDM, VDM, LVDM): train, sample, extend, "
-    "interpolate and evaluate.",
+    help="Video generation with latent diffusion models (PVDM, VDM, LVDM, DiT, SR): train, sample, extend, "
+    "interpolate, upscale and evaluate.",
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     no_args_is_help=True,
@@ -56,10 +56,14 @@ from vgen.cli import interpolate as _interpolate  # noqa: E402
 from vgen.cli import models as _models  # noqa: E402
 from vgen.cli import sample as _sample  # noqa: E402
 from vgen.cli import train as _train  # noqa: E402
+from vgen.cli import upscale as _upscale  # noqa: E402
+from vgen.cli import cascade as _cascade  # noqa: E402
 
 app.command("sample")(_sample.sample_cmd)
 app.command("extend")(_extend.extend_cmd)
 app.command("interpolate")(_interpolate.interpolate_cmd)
+app.command("upscale")(_upscale.upscale_cmd)
+app.command("cascade")(_cascade.cascade_cmd)
 app.command("train")(_train.train_cmd)
 app.command("evaluate")(_evaluate.evaluate_cmd)
 app.command("models")(_models.models_cmd)

@@ -50,8 +50,18 @@ def _millions(params: dict[str, int]) -> str:
     return " + ".join(f"{short.get(role, role)} {n / 1e6:.2f}M" for role, n in params.items())
 
 
-def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]]) -> None:
-    """``vgen models``' listing on stdout: the presets table, the installed-models table and the model cards."""
+def _factors(upscale: list[int] | None) -> str:
+    """An upscaling stage's factors as the table shows them: ``x2 space``, ``x2 time``, ``x2 space, x2 time``."""
+    if not upscale:
+        return "-"
+    parts = [f"x{factor} {axis}" for factor, axis in zip(upscale, ("space", "time")) if factor > 1]
+    return ", ".join(parts)
+
+
+def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]],
+                 cascades: list[dict[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    """``vgen models``' listing on stdout: the presets table, the installed-models table, the cascades (each stage
+    with its role and what it makes from the base's clip) and the model cards."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -60,13 +70,14 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]])
     console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
     console.width = max(console.width, 160)  # keep each row on one line when piped or in a narrow terminal
     table = Table(title="Presets", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate"):
+    for column in ("name", "parameters", "clip", "long video", "extend", "interpolate", "upscale"):
         table.add_column(column, no_wrap=True)
     for row in presets:
         table.add_row(
             row["name"], _millions(row["parameters"]),
             f"{row['frames']}x{row['resolution']}² {row['fps']}fps",
-            row["sample"], ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+            row["sample"] or "-", ", ".join(row["extend"]) or "-", ", ".join(row["interpolate"]) or "-",
+            _factors(row["upscale"]),
         )
     console.print(table)
 
@@ -84,6 +95,20 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]])
     elif any(row.get("schedule_grid") == "official" for row in installed):
         table.caption = "grid: the default --schedule-grid; official = the paper's own DDIM sampler (grid, eta, x0 clamp)"
     console.print(table)
+    if cascades:
+        table = Table(title="Cascades (vgen sample --model NAME)", title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("name", "stage", "role", "preset", "makes", "sampler/steps"):
+            table.add_column(column, no_wrap=True)
+        for row in cascades:
+            if row["problem"]:
+                table.add_row(row["name"], "-", "[red]unreadable[/red]", "-", "-", row["problem"])
+                continue
+            for i, stage in enumerate(row["stages"]):
+                factors = "" if stage["role"] == "base" else f" ({_factors(stage['factors'])})"
+                table.add_row(row["name"] if i == 0 else "", f"{i}: {stage['name']}", stage["role"] + factors,
+                              stage["preset"], f"{stage['frames']}x{stage['resolution']}²",
+                              f"{stage['sampler'] or '-'}/{stage['steps'] or '-'}")
+        console.print(table)
     for row in installed:
         if row["card"] and row["card"].get("summary"):
             console.print(f"{row['name']}: {row['card']['summary']}", soft_wrap=True, highlight=False)

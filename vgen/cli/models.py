@@ -33,6 +33,7 @@ def _preset_rows() -> list[dict[str, Any]]:
             "sample": caps.sample,
             "extend": list(caps.extend),
             "interpolate": list(caps.interpolate),
+            "upscale": list(caps.upscale) if caps.upscale else None,
         })
     return rows
 
@@ -59,6 +60,13 @@ def _installed_rows() -> list[dict[str, Any]]:
     ]
 
 
+def _cascade_rows() -> list[dict[str, Any]]:
+    from vgen.io.store import list_cascades
+    from vgen.pipelines.cascade import describe_cascade
+
+    return [describe_cascade(path) for path in list_cascades()]
+
+
 def models_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print the listing as one JSON line on stdout.")] = False,
 ) -> None:
@@ -72,7 +80,8 @@ def models_cmd(
     """
     presets = _preset_rows()
     installed = _installed_rows()
+    cascades = _cascade_rows()
     if json_out:
-        emit_json({"presets": presets, "installed": installed})
+        emit_json({"presets": presets, "installed": installed, "cascades": cascades})
         return
-    print_models(presets, installed)
+    print_models(presets, installed, cascades)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from vgen.cli._common import emit_json
+from vgen.cli.cascade import StageSamplerOpt, StageStepsOpt
 from vgen.cli._options import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt,
     QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
@@ -39,6 +40,8 @@ def sample_cmd(
         "--method", help="How clips beyond the first are made: PVDM latent|reconstruction, VDM "
         "reconstruction|replacement|mask, LVDM hierarchical|autoregressive (default: the model's).",
         rich_help_panel="Sampling")] = None,
+    stage_sampler: StageSamplerOpt = None,
+    stage_steps: StageStepsOpt = None,
     fps: FpsOpt = None,
     output: OutputOpt = "sample.mp4",
     format: FormatOpt = None,
@@ -68,6 +71,7 @@ def sample_cmd(
 
     from vgen.io.output import plan_outputs
     from vgen.pipelines.generate import sample_video
+    from vgen.pipelines.cascade import find_cascade
     from vgen.pipelines.model import load_model
 
     settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
@@ -84,6 +88,18 @@ def sample_cmd(
     targets = plan_outputs(output, seeds, format, overwrite=overwrite)
 
     started = time.perf_counter()
+    cascade = find_cascade(model)
+    if cascade is not None:
+        from vgen.cli.cascade import sample_cascade
+
+        written, out_fps, extra = sample_cascade(cascade, model=model, frames=frames, seeds=seeds, settings=settings,
+                                        stage_sampler=stage_sampler, stage_steps=stage_steps, targets=targets, fps=fps,
+                                        device=device, threads=threads)
+        if json_out:
+            emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started, **extra))
+        return
+    if stage_sampler is not None or stage_steps is not None:
+        raise VgenError("--stage-sampler and --stage-steps are for cascades; give --sampler/--steps for one model")
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
     jobs = [sample_video(loaded, settings, frames=frames, seed=s) for s in seeds]  # validated before any output

@@ -18,17 +18,21 @@ are the single source of truth for ``vgen models``, the commands' ``--method`` c
 Method names:
 - ``latent``: PVDM clip-by-clip conditioning on the previous clip's clean latent (seed 003, Alg. 1).
 - ``mask``: a network trained with known-frame masks (VDM ``conditional_frames``; LVDM prediction /
-  interpolation with conditional latent perturbation).
+  interpolation with conditional latent perturbation; FI, Make-A-Video's masked frame interpolation).
 - ``hierarchical``: LVDM keyframes by prediction, then interpolation between them.
 - ``replacement`` / ``reconstruction``: VDM's training-free conditioning (paste re-noised known
   frames, or reconstruction guidance).
+
+``upscale`` says whether a model is an upscaling stage of a cascade (``vgen upscale``) and by how much:
+(spatial, temporal) factors, e.g. (2, 1) for a spatial super-resolution model that doubles height and width.
+Such a model needs a video to condition on, so it has no ``sample``/``extend``/``interpolate`` methods.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from vgen.families.base import Family
@@ -38,6 +42,8 @@ BUILTIN: dict[str, str] = {
     "vdm": "vgen.families.vdm",
     "lvdm": "vgen.families.lvdm",
     "dit": "vgen.families.dit",
+    "sr": "vgen.families.sr",
+    "fi": "vgen.families.fi",
 }
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class Capabilities:
     long: tuple[str, ...]            # every method ``vgen sample --method`` accepts
     extend: tuple[str, ...]          # methods ``vgen extend`` accepts (first = default)
     interpolate: tuple[str, ...]     # methods ``vgen interpolate`` accepts (first = default); () = cannot
+    upscale: Optional[tuple[int, int]] = None  # (spatial, temporal) factors of ``vgen upscale``; None = cannot
 
 
 _registry: dict[str, str] = dict(BUILTIN)

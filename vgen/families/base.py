@@ -2,8 +2,8 @@
 
 A family builds its networks from a config, maps videos to the latents its UNet diffuses and back,
 binds the network to each conditioning method it supports, says what carries from one window of a
-long video to the next, may provide its own long-video plan, and defines its training stages and
-objectives. Pipelines and training call these methods and never test which family they hold.
+long video to the next, may provide its own long-video plan, says whether and how it upscales a given
+video (cascade stages), and defines its training stages and objectives. Pipelines and training call these methods and never test which family they hold.
 
 The base class implements what is the same for every family: autoencoder ``encode``/``decode``, and the
 training-free methods ``none``, ``replacement`` and ``reconstruction`` (VDM §3.1); a family overrides
@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -29,9 +30,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from vgen.pipelines.settings import OfficialSampler, SamplerSettings
     from vgen.pipelines.clip import Condition, DenoiseKit, DenoiserAndFinalize
     from vgen.pipelines.model import LoadedModel
+    from vgen.pipelines.upscale import UpscaleOptions
     from vgen.pipelines.windows import Step
     from vgen.training.options import TrainOptions
     from vgen.training.trainer import Objective
+
+
+# The method name of an upscaling window (``vgen upscale``): its ``Condition.source`` is the video to enhance.
+UPSCALE = "upscale"
 
 
 @dataclass
@@ -141,6 +147,37 @@ class Family(ABC):
                   ) -> Optional[tuple[Iterator["Step"], int]]:
         """A family's own long-video plan for ``method`` (steps, windows), or None for the generic continuation."""
         return None
+
+    # ------------------------------------------------------------------ upscaling (cascade stages)
+    def upscale_factors(self, config: ModelConfigBase) -> tuple[int, int]:
+        """(spatial, temporal) factors of an upscaling stage, as its ``config.py`` declares them
+        (``Capabilities.upscale``); any other model is refused with one line."""
+        from vgen.families import capabilities
+
+        factors = capabilities(config).upscale
+        if factors is None:
+            raise VgenError(f"{config.name} ({self.name}) generates videos but cannot upscale one; give --model an "
+                            "upscaling model, e.g. one trained from the sr-mini preset")
+        return factors
+
+    def upscale_plan(self, model: "LoadedModel", chunks: Iterable[np.ndarray], options: "UpscaleOptions",
+                     total_frames: Optional[int] = None) -> Optional[tuple[Iterator["Step"], Optional[int]]]:
+        """A family's own upscaling plan (steps, windows or None), or None for the generic sliding windows of
+        ``vgen.pipelines.upscale`` (one output frame per input frame: spatial upscaling). ``total_frames``: the
+        input's length when known (to size the progress)."""
+        self.upscale_factors(model.config)
+        return None
+
+    def upscale_input(self, model: "LoadedModel", video: Tensor) -> Tensor:
+        """A full-resolution video (B, 3, T, H, W) -> the lower-resolution video this stage was trained to enhance
+        (the degradation ``vgen evaluate --upscale`` scores against)."""
+        factors = self.upscale_factors(model.config)
+        raise VgenError(f"{self.name} declares upscaling by {factors} but defines no degradation (upscale_input)")
+
+    def upscale_baseline(self, model: "LoadedModel", source: Tensor) -> Tensor:
+        """The plain, model-free upscaling of ``source`` (e.g. bicubic) that the stage must beat."""
+        factors = self.upscale_factors(model.config)
+        raise VgenError(f"{self.name} declares upscaling by {factors} but defines no baseline (upscale_baseline)")
 
     # ------------------------------------------------------------------ training
     def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:

@@ -109,10 +109,22 @@ def describe_model(directory: Union[str, os.PathLike[str]], *, name: Optional[st
                        card=read_card(directory))
 
 
-def _entries(root: Path) -> list[Path]:
+CASCADE_FILE = "cascade.json"  # a cascade folder (vgen.pipelines.cascade) rather than one model's
+
+
+def _entries(root: Path, cascades: bool = False) -> list[Path]:
+    """The model folders (or, with ``cascades``, the cascade folders) under ``root``."""
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / CASCADE_FILE).is_file() == cascades)
+
+
+def list_cascades() -> list[Path]:
+    """Every cascade folder of the store, then bundled ones not shadowed by a store entry of the same name."""
+    stored = _entries(models_dir(), cascades=True)
+    names = {p.name for p in stored}
+    return stored + [p for p in _entries(bundled_models_dir(), cascades=True) if p.name not in names]
 
 
 def check_model_name(name: str, what: str = "model name") -> None:
@@ -201,6 +213,9 @@ def resolve_model(spec: Union[str, os.PathLike[str]]) -> Path:
     if not _looks_like_path(spec):
         candidate = find_named(text)
         if candidate is not None:
+            if (candidate / CASCADE_FILE).is_file():
+                raise VgenError(f"{text!r} is a cascade of several models; `vgen sample --model {text}` runs it, other "
+                                "commands take one of its stages (`vgen models` lists them)")
             if not _network_files(candidate):
                 raise VgenError(f"model {text!r} at {candidate} has no .safetensors checkpoints; re-register or delete it")
             return candidate

@@ -3,8 +3,7 @@
 Each clip's frames ``0, k, 2k, ...`` are the keys; the model fills the ``k − 1`` frames between each pair
 (``vgen interpolate --factor k``) and the inserted frames are compared with the clip's own. The baseline is
 plain frame blending: frame ``a + j`` is ``(1 − j/k)·key_a + (j/k)·key_{a+k}``, rounded to 8 bits (what a
-blending frame-rate converter makes). PSNR and SSIM as in ``vgen.metrics.reconstruction``: per clip on the
-inserted frames only, pooled, on [0, 1], then averaged over clips.
+blending frame-rate converter makes). Scores as in ``vgen.metrics.paired``, on the inserted frames only.
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 from typing import Callable, Iterable, Optional
 
 import numpy as np
-import torch
 
-from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
+from vgen.metrics.paired import PairedScores
 
 Callback = Callable[[int, Optional[int], dict], None]
 
@@ -35,20 +33,12 @@ def blend(keys: np.ndarray, factor: int) -> np.ndarray:
     return np.stack(out)
 
 
-def _scores(truth: np.ndarray, made: np.ndarray) -> tuple[float, float]:
-    """PSNR and SSIM of one clip's inserted frames (uint8 (t, H, W, 3) each)."""
-    as_video = lambda x: torch.from_numpy(x).permute(3, 0, 1, 2)[None].double() / 255.0  # noqa: E731
-    real, fake = as_video(truth), as_video(made)
-    return float(psnr_per_video(real, fake)[0]), float(ssim_per_video(real, fake)[0])
-
-
 def inbetween_scores(clips: Iterable[np.ndarray], interpolate: Callable[[np.ndarray, int], np.ndarray], factor: int,
                      *, total: int = 0, callback: Optional[Callback] = None) -> dict[str, float]:
     """Mean PSNR/SSIM of the inserted frames made by ``interpolate(keys, clip_index)`` and by frame blending."""
     if factor < 2:
         raise ValueError(f"factor must be at least 2 (got {factor})")
-    sums = {"psnr": 0.0, "ssim": 0.0, "blend_psnr": 0.0, "blend_ssim": 0.0}
-    count = 0
+    scores = PairedScores("blend")
     for index, clip in enumerate(clips):
         clip = clip[: usable_frames(len(clip), factor)]
         keys = clip[::factor]
@@ -56,14 +46,7 @@ def inbetween_scores(clips: Iterable[np.ndarray], interpolate: Callable[[np.ndar
         made = interpolate(keys, index)
         if made.shape != clip.shape:
             raise ValueError(f"the interpolation made {made.shape} for a clip of {clip.shape}")
-        for prefix, frames in (("", made), ("blend_", blend(keys, factor))):
-            psnr, ssim = _scores(clip[inserted], frames[inserted])
-            sums[prefix + "psnr"] += psnr
-            sums[prefix + "ssim"] += ssim
-        count += 1
+        scores.add(clip[inserted], made[inserted], blend(keys, factor)[inserted])
         if callback is not None:
-            callback(count, total or None, {})
-    if count == 0:
-        raise ValueError("no clips to score")
-    scores = {name: value / count for name, value in sums.items()}
-    return {**scores, "psnr_gain_db": scores["psnr"] - scores["blend_psnr"], "clips": float(count)}
+            callback(scores.count, total or None, {})
+    return scores.result()

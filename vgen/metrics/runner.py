@@ -57,7 +57,9 @@ class Request:
     model: str | None = None
     reconstruct: Path | None = None
     inbetween: Path | None = None  # with model: in-between PSNR/SSIM at --factor against frame blending
+    upscale: Path | None = None  # with model: PSNR/SSIM of the upscaling stage against its plain baseline (bicubic)
     factor: int = 2
+    aug_level: float | None = None  # with upscale: the noise-augmentation level (None: the model's)
     num: int = 2048
     frames: int | None = None
     stride: int = 1
@@ -140,10 +142,17 @@ def evaluate(request: Request, hooks: Hooks = Hooks()) -> Result:
         result = _reconstruction(run)
     elif request.inbetween is not None:
         result = _inbetween(run)
+    elif request.upscale is not None:
+        result = _upscale(run)
     else:
         result = _scores(run)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+# The evaluations of one model on a set of clips (the option, the Request field) and what each tests.
+_TASKS = {"--reconstruct": "reconstruct", "--inbetween": "inbetween", "--upscale": "upscale"}
+_TESTED = {"--reconstruct": "autoencoder", "--inbetween": "interpolation model", "--upscale": "upscaling model"}
 
 
 def _check(r: Request) -> None:
@@ -151,12 +160,15 @@ def _check(r: Request) -> None:
     wanted = set(r.metrics)
     if r.resize not in RESIZE_HELP:
         raise VgenError(f"unknown resize method {r.resize!r}; use crop, squash or tf1")
-    if r.reconstruct is not None and r.inbetween is not None:
-        raise VgenError("give either --reconstruct or --inbetween, not both")
-    if r.reconstruct is not None or r.inbetween is not None:
-        flag = "--reconstruct" if r.reconstruct is not None else "--inbetween"
+    if r.aug_level is not None and r.upscale is None:
+        raise VgenError("--aug-level is for --upscale (an upscaling model's input noise level); drop it")
+    tasks = [flag for flag, path in _TASKS.items() if getattr(r, path) is not None]
+    if len(tasks) > 1:
+        raise VgenError(f"give only one of {', '.join(tasks)}")
+    if tasks:
+        flag = tasks[0]
         if r.model is None:
-            raise VgenError(f"{flag} needs --model: the {'autoencoder' if flag == '--reconstruct' else 'interpolation model'} to test")
+            raise VgenError(f"{flag} needs --model: the {_TESTED[flag]} to test")
         if "seam" in wanted:
             raise VgenError(f"--seam measures generated videos (--model) or a folder (--fake), not {flag}")
         if r.factor < 2:
@@ -169,7 +181,7 @@ def _check(r: Request) -> None:
         if "seam" in wanted and r.fake is not None and r.seam_every is None:
             raise VgenError("--seam on --fake videos needs --seam-every N: the clip length of the model that made them")
     for name, path in (("--real", r.real), ("--fake", r.fake), ("--reconstruct", r.reconstruct), ("--inbetween", r.inbetween),
-                       ("--i3d", r.i3d),
+                       ("--upscale", r.upscale), ("--i3d", r.i3d),
                        ("--c3d", r.c3d), ("--c3d-mean", r.c3d_mean)):
         if path is not None and not path.exists():
             raise VgenError(f"{name} {path} does not exist; check the path")
@@ -192,10 +204,12 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
     if r.reconstruct is not None and loaded is not None and "autoencoder" in loaded.networks and r.frames not in (None, loaded.clip_frames):
         raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
                         f"drop --frames or use --frames {loaded.clip_frames}")
-    frames = r.frames or (loaded.clip_frames if r.reconstruct is not None and loaded is not None else DEFAULT_FRAMES)
-    if r.reconstruct is None and r.inbetween is None and wanted & {"fvd", "kvd"} and frames < MIN_FRAMES:
+    own_clip = (r.reconstruct is not None or r.upscale is not None) and loaded is not None
+    frames = r.frames or (loaded.clip_frames if own_clip else DEFAULT_FRAMES)
+    scoring = r.reconstruct is None and r.inbetween is None and r.upscale is None  # FVD/KVD/IS of a fake set
+    if scoring and wanted & {"fvd", "kvd"} and frames < MIN_FRAMES:
         raise VgenError(f"FVD/KVD need clips of at least {MIN_FRAMES} frames for the I3D, got --frames {frames}; use --frames 16")
-    if "is" in wanted and r.reconstruct is None and r.inbetween is None:
+    if "is" in wanted and scoring:
         if r.c3d is None:
             raise VgenError("IS needs a C3D UCF-101 classifier: pass --c3d conv3d_deepnetA_ucf.npz (TGANv2, with --c3d-mean mean2.npz) or --c3d c3d_ucf101.pt (StyleGAN-V)")
         if frames < 16:
@@ -217,8 +231,7 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
     run = _Run(request=r, hooks=hooks, device=device, model=loaded, frames=frames, protocol=protocol)
     if r.inbetween is not None and frames < 1 + r.factor:
         raise VgenError(f"--inbetween needs clips of at least {1 + r.factor} frames at --factor {r.factor}, got --frames {frames}")
-    needs_i3d = frames >= MIN_FRAMES if r.reconstruct is not None else (
-        r.inbetween is None and bool(wanted & {"fvd", "kvd"}))
+    needs_i3d = frames >= MIN_FRAMES if r.reconstruct is not None else scoring and bool(wanted & {"fvd", "kvd"})
     if needs_i3d:
         from vgen.metrics.features import i3d_extractor
         from vgen.metrics.i3d_weights import load_i3d
@@ -286,6 +299,49 @@ def _inbetween(run: _Run) -> Result:
                  "psnr": "per clip from the pooled MSE of the inserted frames on [0,1], mean over clips",
                  "set": {"path": str(r.inbetween), **{k: v for k, v in info.as_dict().items() if k != "cached"}}}
     return Result("in-betweens", {k: float(v) for k, v in result.items() if k != "clips"}, protocol)
+
+
+def _upscale(run: _Run) -> Result:
+    """PSNR and SSIM of what the upscaling model makes of degraded clips (``vgen upscale``), beside its plain
+    baseline (bicubic for spatial SR)."""
+    import numpy as np
+
+    from vgen.io.video import frames_to_tensor, tensor_to_frames
+    from vgen.metrics.evaluate import SetInfo
+    from vgen.metrics.upscale import upscale_scores
+    from vgen.pipelines.upscale import UpscaleOptions, check_options, upscale_video
+
+    r, loaded, protocol = run.request, run.model, run.protocol
+    assert loaded is not None and r.upscale is not None
+    family = loaded.family
+    factors = family.upscale_factors(loaded.config)
+    options = UpscaleOptions(aug_level=r.aug_level)
+    overlap = check_options(loaded, options)
+    clipset = run.clipset(r.upscale, size=loaded.resolution)
+
+    def degrade(clip: np.ndarray) -> np.ndarray:
+        return tensor_to_frames(family.upscale_input(loaded, frames_to_tensor(clip).to(loaded.device)))
+
+    def upscale(source: np.ndarray, index: int) -> np.ndarray:
+        job = upscale_video(loaded, [source], r.settings, seed=r.seed + index, options=options)
+        return np.concatenate(list(job.chunks(None)))
+
+    def baseline(source: np.ndarray) -> np.ndarray:
+        return tensor_to_frames(family.upscale_baseline(loaded, frames_to_tensor(source).to(loaded.device)))
+
+    with run.hooks.progress("upscale", r.num) as progress:
+        result = upscale_scores(clipset.clips(r.num), degrade, upscale, baseline, total=r.num, callback=progress)
+    info = SetInfo.of(clipset, int(result["clips"]))
+    _report_skips(run.hooks, "--upscale", info, r.num)
+    protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": r.settings.sampler,
+                 "steps": r.settings.for_model(loaded).steps, "aug_level": getattr(loaded.config, "aug_level", None) if r.aug_level is None else r.aug_level,
+                 "overlap": overlap, "seeds": f"--seed + clip index ({r.seed}, {r.seed + 1}, ...)",
+                 "input": "each clip degraded as the model was trained (spatial SR: antialiased bicubic downscaling), "
+                          "rounded to 8 bits",
+                 "baseline": "the model's plain upscaling of the same input (spatial SR: bicubic), rounded to 8 bits",
+                 "psnr": "per clip from the pooled MSE over all its frames on [0,1], mean over clips",
+                 "set": {"path": str(r.upscale), **{k: v for k, v in info.as_dict().items() if k != "cached"}}}
+    return Result("upscaling", {k: float(v) for k, v in result.items() if k != "clips"}, protocol)
 
 
 def _least_clips(wanted: set[str]) -> int:

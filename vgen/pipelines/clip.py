@@ -37,6 +37,8 @@ class Condition:
     frames, positions: known video frames (1, 3, k, H, W) and their frame indices in the clip
     (``reconstruction`` through the decoder).
     prev_latent: the previous clip's clean latent (``latent``, PVDM).
+    source, source_level: the lower-resolution clip (1, 3, t, h, w) an upscaling stage enhances, and the
+    noise-augmentation level to condition on it at (None: the model's default) (``upscale``).
     """
 
     latent: Optional[Tensor] = None
@@ -44,6 +46,8 @@ class Condition:
     frames: Optional[Tensor] = None
     positions: Optional[list[int]] = None
     prev_latent: Optional[Tensor] = None
+    source: Optional[Tensor] = None
+    source_level: Optional[float] = None
 
     @classmethod
     def aligned(cls, model: "LoadedModel", known: Tensor, positions: Sequence[int]) -> "Condition":

@@ -49,12 +49,20 @@ def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str
     """The requested method, or the model's default; a method the model lacks is a user error."""
     name = f"{model.config.name} ({model.family.name})"
     if not choices:
+        refuse_upscaler(model)
         raise VgenError(f"{name} cannot {command}")
     if method is None:
         return choices[0]
     if method not in choices:
         raise VgenError(f"{name} cannot {command} with --method {method}; choose one of: {', '.join(choices)}")
     return method
+
+
+def refuse_upscaler(model: LoadedModel) -> None:
+    """An upscaling stage makes nothing without a video to enhance: name the command that runs it."""
+    if model.supports.upscale is not None:
+        raise VgenError(f"{model.config.name} ({model.family.name}) is an upscaling stage: it enhances a given "
+                        "video; use `vgen upscale VIDEO --model MODEL`")
 
 
 def sample_video(model: LoadedModel, settings: SamplerSettings, *, frames: Optional[int] = None,
@@ -78,6 +86,11 @@ def sample_video(model: LoadedModel, settings: SamplerSettings, *, frames: Optio
 def long_video_method(model: LoadedModel, method: Optional[str], frames: int) -> str:
     """The method that makes a ``frames``-long video: the requested one or the model's default; a video of one
     clip or less is one free-running window whatever the method."""
+    if not model.supports.long:
+        uses = [f"vgen {command}" for command, methods in (("interpolate", model.supports.interpolate),
+                                                           ("extend", model.supports.extend)) if methods]
+        raise VgenError(f"{model.config.name} ({model.family.name}) cannot sample videos from noise; it fills in "
+                        f"frames around given ones: use {' or '.join(uses)}")
     method = resolve_method(model, method, model.supports.long, "make long videos")
     if method == "hierarchical" and frames <= model.clip_frames:
         method = "mask"
@@ -127,11 +140,42 @@ def interpolate_video(model: LoadedModel, keys: Iterable[np.ndarray], settings: 
                                                         callback=cb))
 
 
+def raise_frame_rate(model: LoadedModel, chunks: Iterable[np.ndarray], settings: SamplerSettings, *, factor: int,
+                     fps: float, seed: int = 0, total_frames: Optional[int] = None) -> tuple[Generation, float]:
+    """Temporal super-resolution: a clip at ``fps`` -> the same clip at ``fps·factor``, ``factor − 1`` new frames
+    made between each pair of its frames (Make-A-Video's ↑F and Imagen Video's TSR stages; an FI model is trained
+    for exactly this). Returns the generation and the new frame rate.
+
+    The frames are the keys of the masked-key plan of ``interpolate --factor`` (frame skip ``factor``), streamed: uint8
+    (t, H, W, 3) chunks already at the model's resolution, kept exactly in the output. ``total_frames`` (if known)
+    sizes the progress.
+    """
+    if factor < 2:
+        raise VgenError(f"the frame-rate factor must be at least 2 (got {factor})")
+    if not fps > 0:
+        raise VgenError(f"the input frame rate must be positive (got {fps})")
+    job = interpolate_video(model, _at_resolution(model, chunks), settings, between=factor - 1, seed=seed,
+                            total_keys=total_frames)
+    return job, fps * factor
+
+
+def _at_resolution(model: LoadedModel, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """The chunks, each checked to be uint8 (t, R, R, 3) at the model's resolution R."""
+    size = model.resolution
+    for chunk in chunks:
+        if chunk.ndim != 4 or chunk.shape[1:] != (size, size, 3) or chunk.dtype != np.uint8:
+            raise VgenError(f"frames of shape {chunk.shape[1:]} ({chunk.dtype}) given to {model.config.name}, which "
+                            f"works on uint8 {size}x{size} RGB frames; resize them first "
+                            f"(vgen.io.video.open_video(path, size={size}, fit='crop'))")
+        yield chunk
+
+
 def interpolate_method(model: LoadedModel, method: Optional[str]) -> str:
     """The requested method, or the model's default (capabilities exclude methods that need one latent per key
     frame when latents span several frames)."""
     choices = model.supports.interpolate
     if not choices:
+        refuse_upscaler(model)
         raise VgenError(
             f"{model.config.name} ({model.family.name}) cannot interpolate: its latents are not frame-aligned; "
             "use a VDM or LVDM model (e.g. one trained from the vdm-tiny or lvdm-tiny preset)"

@@ -29,11 +29,13 @@ from vgen.pipelines.settings import SamplerSettings
 
 @dataclass
 class Window:
-    """Sample one clip under ``method`` given ``condition``; ``decode`` off when only its latent is needed."""
+    """Sample one clip under ``method`` given ``condition``; ``decode`` off when only its latent is needed.
+    ``seed``: draw this window's noise from a generator of its own with that seed (None: the sample's generator)."""
 
     method: str
     condition: Condition
     decode: bool = True
+    seed: Optional[int] = None
 
 
 @dataclass
@@ -71,7 +73,8 @@ def run(model, plan: Steps, *, settings: SamplerSettings, seed: int, windows: Op
         step = next(plan, None)
         while step is not None:
             if isinstance(step, Window):
-                latent = sample_clip(model, step.method, step.condition, generator=generator, settings=settings,
+                own = make_generator(step.seed) if step.seed is not None else generator
+                latent = sample_clip(model, step.method, step.condition, generator=own, settings=settings,
                                      callback=progress.for_clip())
                 step = plan.send(Sampled(latent, model.decode(latent) if step.decode else None))
                 continue

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from vgen.config import config_from_json, preset, PRESETS
 from vgen.config.base import ModelConfigBase
 from vgen.errors import VgenError
+from vgen.families import capabilities
 from vgen.training import distributed as ddp
 from vgen.training import runfolder
 from vgen.training.options import Stage, TrainOptions
@@ -155,9 +156,15 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads) or --perceptual i3d")
     if options.data is not None and options.synthetic is not None:
         raise VgenError("pass either --data or --synthetic, not both")
+    if options.preview_every and not capabilities(config).long:
+        raise VgenError(f"{config.name} ({config.family}) cannot sample from noise, so it has no preview; drop "
+                        "--preview-every")
     # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
     fine_tuning = init_weights is not None or checkpoint is not None
     stages = _stages(config, options.stage, fine_tuning)
+    if options.preview_every and capabilities(config).upscale is not None:
+        raise VgenError("--preview-every samples preview videos, which an upscaling model cannot make without a video "
+                        "to upscale; drop it and score the model with `vgen evaluate --upscale`")
     if request.batch_per_device is not None:
         options = options.model_copy(update={"batch_size": request.batch_per_device * info.world_size * options.accumulate})
     per_step = options.accumulate * info.world_size
