@@ -18,8 +18,8 @@ SMALL_NETWORK_PARAMS = 20_000_000
 """Below this many parameters a CPU forward runs on one thread by default (measured in the README's conventions)."""
 
 ThreadsOpt = Annotated[int, typer.Option(
-    "--threads", min=0, help="CPU threads for torch. 0 = auto: OMP_NUM_THREADS if set; else sample, extend, upscale and "
-    "interpolate use 1 thread for models under 20M parameters on CPU, and torch's default otherwise.")]
+    "--threads", min=0, help="CPU threads for torch. 0 = auto: OMP_NUM_THREADS if set; else sample, extend, "
+    "interpolate and upscale use 1 thread for models under 20M parameters on CPU, and torch's default otherwise.")]
 
 
 def set_threads(requested: int, networks: Iterable["nn.Module"] = (), on_cpu: bool = True) -> int:

@@ -38,14 +38,20 @@ def upscale(video: Tensor, size: int) -> Tensor:
     return _per_frame(video, (size, size), antialias=False)
 
 
-def alpha_bar(schedule: Schedule, level: Tensor) -> Tensor:
-    """ᾱ(s) for levels ``level`` (B,) in [0, 1] (float64, on the CPU)."""
-    steps = schedule.num_timesteps
-    table = torch.cat([torch.ones(1, dtype=torch.float64), schedule.alphas_cumprod])
-    position = level.detach().double().cpu().clamp(0, 1) * steps
+def alpha_bar_at(alphas_cumprod: Tensor, position: Tensor) -> Tensor:
+    """ᾱ at fractional positions s·T (B,) of the table [1, ᾱ_0, ..., ᾱ_{T−1}], linearly interpolated; on the
+    device and in the dtype of ``position`` (the meta device included)."""
+    steps = alphas_cumprod.numel()
+    table = torch.cat([torch.ones(1, dtype=alphas_cumprod.dtype), alphas_cumprod]).to(position)
+    position = position.clamp(0, steps)
     low = position.floor().long().clamp(max=steps - 1)
     frac = position - low
     return table[low] * (1 - frac) + table[low + 1] * frac
+
+
+def alpha_bar(schedule: Schedule, level: Tensor) -> Tensor:
+    """ᾱ(s) for levels ``level`` (B,) in [0, 1] (float64, on the CPU)."""
+    return alpha_bar_at(schedule.alphas_cumprod, level.detach().double().cpu() * schedule.num_timesteps)
 
 
 def augment(lowres: Tensor, level: Tensor, noise: Tensor, schedule: Schedule) -> Tensor:
