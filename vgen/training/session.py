@@ -19,6 +19,7 @@ from torch import nn
 
 from vgen.config.base import ModelConfigBase
 from vgen.errors import VgenError
+from vgen.families import capabilities
 from vgen.training import distributed as ddp
 from vgen.training import runfolder
 from vgen.training.options import Stage, TrainOptions
@@ -239,7 +240,9 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
             from vgen.io.store import register_model
 
             stored = register_model(plan.name, model_dir)
-            hooks.log(f"registered model {plan.name!r} ({stored}); sample it with: vgen sample --model {plan.name}")
+            hint = (f"sample it with: vgen sample --model {plan.name}" if capabilities(config).long
+                    else f"interpolate with it: vgen interpolate VIDEO --model {plan.name}")
+            hooks.log(f"registered model {plan.name!r} ({stored}); {hint}")
     return TrainResult(is_main=info.is_main, run_dir=run_dir, model_dir=model_dir, stored_as=stored, steps_per_second=speeds)
 
 
