@@ -5,6 +5,11 @@ Each clip's frames ``0, k, 2k, ...`` are the keys; the model fills the ``k − 1
 plain frame blending: frame ``a + j`` is ``(1 − j/k)·key_a + (j/k)·key_{a+k}``, rounded to 8 bits (what a
 blending frame-rate converter makes). PSNR and SSIM as in ``vgen.metrics.reconstruction``: per clip on the
 inserted frames only, pooled, on [0, 1], then averaged over clips.
+
+Where the errors are: a pixel of an inserted frame is *moving* when the true frame and its two neighbouring keys do not
+all agree there (two of them differ by more than ``MOVING_LEVELS`` grey levels in some channel), *static* otherwise
+(blending is exact there up to the codec's noise). ``mae_moving`` / ``mae_static`` are the mean absolute errors in grey
+levels over all such pixels of all clips (each pixel's mean over its channels), ``moving_share`` their share.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
 
 Callback = Callable[[int, Optional[int], dict], None]
+MOVING_LEVELS = 8
 
 
 def usable_frames(frames: int, factor: int) -> int:
@@ -42,12 +48,25 @@ def _scores(truth: np.ndarray, made: np.ndarray) -> tuple[float, float]:
     return float(psnr_per_video(real, fake)[0]), float(ssim_per_video(real, fake)[0])
 
 
+def moving_pixels(clip: np.ndarray, factor: int) -> np.ndarray:
+    """(inserted frames, H, W) bool: where an inserted frame of ``clip`` (uint8, keys every ``factor``-th frame from the
+    first, last frame a key) and its two neighbouring keys do not all agree within ``MOVING_LEVELS``."""
+    index = np.nonzero(np.arange(len(clip)) % factor)[0]
+    truth, before, after = (clip[i].astype(np.int16) for i in (index, index // factor * factor,
+                                                                (index // factor + 1) * factor))
+    return np.maximum.reduce([np.abs(a - b).max(-1) for a, b in ((truth, before), (truth, after), (before, after))]) \
+        > MOVING_LEVELS
+
+
 def inbetween_scores(clips: Iterable[np.ndarray], interpolate: Callable[[np.ndarray, int], np.ndarray], factor: int,
                      *, total: int = 0, callback: Optional[Callback] = None) -> dict[str, float]:
-    """Mean PSNR/SSIM of the inserted frames made by ``interpolate(keys, clip_index)`` and by frame blending."""
+    """Mean PSNR/SSIM of the inserted frames made by ``interpolate(keys, clip_index)`` and by frame blending, and
+    their mean absolute errors on moving and static pixels."""
     if factor < 2:
         raise ValueError(f"factor must be at least 2 (got {factor})")
     sums = {"psnr": 0.0, "ssim": 0.0, "blend_psnr": 0.0, "blend_ssim": 0.0}
+    errors = {"mae_moving": 0.0, "mae_static": 0.0, "blend_mae_moving": 0.0, "blend_mae_static": 0.0}
+    pixels = {"moving": 0, "static": 0}
     count = 0
     for index, clip in enumerate(clips):
         clip = clip[: usable_frames(len(clip), factor)]
@@ -56,14 +75,22 @@ def inbetween_scores(clips: Iterable[np.ndarray], interpolate: Callable[[np.ndar
         made = interpolate(keys, index)
         if made.shape != clip.shape:
             raise ValueError(f"the interpolation made {made.shape} for a clip of {clip.shape}")
+        moving = moving_pixels(clip, factor)
+        pixels["moving"] += int(moving.sum())
+        pixels["static"] += int((~moving).sum())
         for prefix, frames in (("", made), ("blend_", blend(keys, factor))):
             psnr, ssim = _scores(clip[inserted], frames[inserted])
             sums[prefix + "psnr"] += psnr
             sums[prefix + "ssim"] += ssim
+            error = np.abs(frames[inserted].astype(np.int16) - clip[inserted]).mean(-1)
+            errors[prefix + "mae_moving"] += float(error[moving].sum())
+            errors[prefix + "mae_static"] += float(error[~moving].sum())
         count += 1
         if callback is not None:
             callback(count, total or None, {})
     if count == 0:
         raise ValueError("no clips to score")
     scores = {name: value / count for name, value in sums.items()}
-    return {**scores, "psnr_gain_db": scores["psnr"] - scores["blend_psnr"], "clips": float(count)}
+    located = {name: value / max(pixels[name.rsplit("_", 1)[1]], 1) for name, value in errors.items()}
+    return {**scores, "psnr_gain_db": scores["psnr"] - scores["blend_psnr"], **located,
+            "moving_share": pixels["moving"] / (pixels["moving"] + pixels["static"]), "clips": float(count)}
