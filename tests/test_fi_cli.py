@@ -94,3 +94,14 @@ def test_recipe_trains_the_fi_mini_preset(tmp_path: Path) -> None:
     assert "--synthetic" in cmd and cmd[cmd.index("--seed") + 1] == "0"
     cmd = train_bundled.command_for("fi-mini-bouncing", more, tmp_path)
     assert cmd[cmd.index("--model") + 1] == "fi-mini-bouncing--diffusion" and cmd[cmd.index("--seed") + 1] == "1"
+
+
+def test_models_lists_the_fi_presets(tmp_vgen_home: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path / "cache"))
+    assert vgen("models", "--json") == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["presets"]}
+    assert rows["fi-mini"]["parameters"] == {"unet": 321_155} and rows["fi-tiny"]["parameters"] == {"unet": 54_915}
+    assert rows["fi-mini"]["sample"] == "" and rows["fi-mini"]["interpolate"] == ["mask"]
+    assert vgen("models") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("fi-mini")]
+    assert line.split()[-3:] == ["-", "mask", "mask"]
