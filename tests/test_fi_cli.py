@@ -70,7 +70,7 @@ def test_train_then_interpolate_and_evaluate_against_blending(tmp_vgen_home: Pat
 
     assert vgen("train", "--model", "fi-tiny", *base, "--steps", "2", "--name", "my-fi", "--out",
                 str(tmp_path / "run")) == 0
-    capsys.readouterr()
+    assert "interpolate with it: vgen interpolate VIDEO --model my-fi" in capsys.readouterr().err
     monkeypatch.setenv("VGEN_CACHE", str(tmp_path / "cache"))
     (tmp_path / "clips").mkdir()
     for i in range(2):
@@ -88,7 +88,20 @@ def test_recipe_trains_the_fi_mini_preset(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
     import train_bundled
 
-    (stage,) = train_bundled.RECIPES["fi-mini-bouncing"]
-    cmd = train_bundled.command_for("fi-mini-bouncing", stage, tmp_path)
+    first, more = train_bundled.RECIPES["fi-mini-bouncing"]
+    cmd = train_bundled.command_for("fi-mini-bouncing", first, tmp_path)
     assert cmd[cmd.index("--model") + 1] == "fi-mini" and cmd[cmd.index("--stage") + 1] == "diffusion"
     assert "--synthetic" in cmd and cmd[cmd.index("--seed") + 1] == "0"
+    cmd = train_bundled.command_for("fi-mini-bouncing", more, tmp_path)
+    assert cmd[cmd.index("--model") + 1] == "fi-mini-bouncing--diffusion" and cmd[cmd.index("--seed") + 1] == "1"
+
+
+def test_models_lists_the_fi_presets(tmp_vgen_home: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("VGEN_CACHE", str(tmp_path / "cache"))
+    assert vgen("models", "--json") == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["presets"]}
+    assert rows["fi-mini"]["parameters"] == {"unet": 321_155} and rows["fi-tiny"]["parameters"] == {"unet": 54_915}
+    assert rows["fi-mini"]["sample"] == "" and rows["fi-mini"]["interpolate"] == ["mask"]
+    assert vgen("models") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("fi-mini")]
+    assert line.split()[-3:] == ["-", "mask", "mask"]

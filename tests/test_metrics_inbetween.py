@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vgen.metrics.inbetween import blend, inbetween_scores, usable_frames
+from vgen.metrics.inbetween import blend, inbetween_scores, moving_pixels, usable_frames
 
 
 def _moving_square(frames: int = 9, size: int = 16) -> np.ndarray:
@@ -16,6 +16,17 @@ def _moving_square(frames: int = 9, size: int = 16) -> np.ndarray:
     for t in range(frames):
         clip[t, 4:8, t:t + 4] = 255
     return clip
+
+
+def test_errors_are_split_into_moving_and_static_pixels():
+    """Moving pixels are those where an inserted frame and its neighbouring keys disagree: the square's leading and
+    trailing two columns (its middle stays white in all three frames)."""
+    clip = _moving_square()
+    assert moving_pixels(clip, 2).sum(axis=(1, 2)).tolist() == [4 * 4] * 4
+    brighter = inbetween_scores([clip], lambda keys, i: np.where(clip == 0, 3, clip).astype(np.uint8), 2)
+    assert brighter["mae_moving"] == pytest.approx(3 * 8 / 16) and brighter["mae_static"] == pytest.approx(3 * 232 / 240)
+    assert brighter["blend_mae_static"] == 0 and brighter["blend_mae_moving"] == pytest.approx(127.5)
+    assert brighter["moving_share"] == pytest.approx(16 / 256)
 
 
 def test_blend_is_linear_between_keys_and_keeps_them():
@@ -68,7 +79,8 @@ def test_evaluate_inbetween_reports_model_and_blend(tmp_path: Path, vdm_model: P
             "--num", "2", "--steps", "2", "--device", "cpu", "--json"]
     assert run_guarded(lambda: app(args, standalone_mode=False)) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["metrics"]) == {"psnr", "ssim", "blend_psnr", "blend_ssim", "psnr_gain_db"}
+    assert set(out["metrics"]) == {"psnr", "ssim", "blend_psnr", "blend_ssim", "psnr_gain_db", "mae_moving", "mae_static",
+                                   "blend_mae_moving", "blend_mae_static", "moving_share"}
     assert out["protocol"]["factor"] == 2 and out["protocol"]["method"] == "mask" and out["protocol"]["set"]["clips"] == 2
     assert run_guarded(lambda: app(["evaluate", "--inbetween", str(tmp_path / "clips")], standalone_mode=False)) == 2
     assert "--inbetween needs --model" in capsys.readouterr().err

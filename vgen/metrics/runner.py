@@ -276,7 +276,7 @@ def _inbetween(run: _Run) -> Result:
     import numpy as np
 
     from vgen.metrics.evaluate import SetInfo
-    from vgen.metrics.inbetween import inbetween_scores
+    from vgen.metrics.inbetween import MOVING_LEVELS, inbetween_scores
     from vgen.pipelines.generate import interpolate_video
 
     r, loaded, protocol = run.request, run.model, run.protocol
@@ -297,6 +297,8 @@ def _inbetween(run: _Run) -> Result:
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
                  "psnr": "per clip from the pooled MSE of the inserted frames on [0,1], mean over clips",
+                 "mae": f"mean absolute error in grey levels over the inserted frames' moving pixels (the true frame "
+                        f"and its two neighbouring keys differ by more than {MOVING_LEVELS} levels) and static ones",
                  "set": {"path": str(r.inbetween), **{k: v for k, v in info.as_dict().items() if k != "cached"}}}
     return Result("in-betweens", {k: float(v) for k, v in result.items() if k != "clips"}, protocol)
 

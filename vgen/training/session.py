@@ -240,8 +240,11 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
             from vgen.io.store import register_model
 
             stored = register_model(plan.name, model_dir)
-            use = "upscale VIDEO" if capabilities(plan.config).upscale is not None else "sample"
-            hooks.log(f"registered model {plan.name!r} ({stored}); use it with: vgen {use} --model {plan.name}")
+            can = capabilities(plan.config)
+            hint = (f"sample it with: vgen sample --model {plan.name}" if can.long
+                    else f"interpolate with it: vgen interpolate VIDEO --model {plan.name}" if can.interpolate
+                    else f"use it with: vgen upscale VIDEO --model {plan.name}")
+            hooks.log(f"registered model {plan.name!r} ({stored}); {hint}")
     return TrainResult(is_main=info.is_main, run_dir=run_dir, model_dir=model_dir, stored_as=stored, steps_per_second=speeds)
 
 
