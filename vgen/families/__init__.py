@@ -22,6 +22,7 @@ Method names:
 - ``hierarchical``: LVDM keyframes by prediction, then interpolation between them.
 - ``replacement`` / ``reconstruction``: VDM's training-free conditioning (paste re-noised known
   frames, or reconstruction guidance).
+- ``independent``: every frame on its own (an image model; the inflated family's first stage).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ BUILTIN: dict[str, str] = {
     "vdm": "vgen.families.vdm",
     "lvdm": "vgen.families.lvdm",
     "dit": "vgen.families.dit",
+    "inflated": "vgen.families.inflated",
 }
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Capabilities:
     long: tuple[str, ...]            # every method ``vgen sample --method`` accepts
     extend: tuple[str, ...]          # methods ``vgen extend`` accepts (first = default)
     interpolate: tuple[str, ...]     # methods ``vgen interpolate`` accepts (first = default); () = cannot
+    hint: str = ""                   # what to do instead, told when a command the model cannot do is asked
 
 
 _registry: dict[str, str] = dict(BUILTIN)

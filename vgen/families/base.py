@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 import torch
@@ -152,6 +153,27 @@ class Family(ABC):
                 "use --stage all, or --model <stored model> to train diffusion on its autoencoder"
             )
         return [choice]
+
+    def default_name(self, config: ModelConfigBase, choice: str) -> str:
+        """The store name of a run of ``--stage choice`` from ``config`` (a preset or a stored model) given no ``--name``."""
+        return f"{config.name}-trained"
+
+    def training_config(self, config: ModelConfigBase, stages: list[str]) -> ModelConfigBase:
+        """The config a run of ``stages`` trains, from the config it starts from (default: the same; a stage may
+        change the architecture, as inflating an image model does)."""
+        return config
+
+    def load_start(self, networks: dict[str, nn.Module], directory: Path, start: ModelConfigBase,
+                   config: ModelConfigBase) -> None:
+        """Load the stored model a run starts from (``directory``, networks of config ``start``) into ``networks``,
+        built from the run's ``config``."""
+        from vgen.pipelines.model import load_weights
+
+        load_weights(networks, directory, config, mismatch="the run it belongs to (config.json)")
+
+    def select_trainable(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module]) -> None:
+        """Switch gradients on for the denoiser parameters a denoiser stage trains (default: all of ``unet``)."""
+        networks["unet"].requires_grad_(True)
 
     def clip_frames(self, config: ModelConfigBase, stage: str) -> int:
         """Frames per training clip of ``stage``."""
