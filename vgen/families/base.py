@@ -145,6 +145,8 @@ class Family(ABC):
     # ------------------------------------------------------------------ training
     def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
         """The training stages ``--stage choice`` runs (latent families: autoencoder, then diffusion)."""
+        if choice not in ("ae", "diffusion", "all"):
+            raise VgenError(f"{self.name.upper()} has no {choice} stage; use --stage ae, diffusion or all")
         if choice == "all":
             return ["ae", "diffusion"]
         if choice == "diffusion" and not fine_tuning:
@@ -218,9 +220,11 @@ class PixelFamily(Family):
         return (self.channels, frames, model.resolution, model.resolution)
 
     def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
-        if choice == "ae":
-            raise VgenError(f"{self.name.upper()} is a pixel-space model with no autoencoder; use --stage diffusion "
-                            "or --stage all")
+        if choice not in ("diffusion", "all"):
+            if choice == "ae":
+                raise VgenError(f"{self.name.upper()} is a pixel-space model with no autoencoder; use --stage "
+                                "diffusion or --stage all")
+            raise VgenError(f"{self.name.upper()} has no {choice} stage; use --stage diffusion or all")
         return ["diffusion"]
 
     def example_inputs(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module],
