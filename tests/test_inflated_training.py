@@ -51,6 +51,8 @@ def test_image_then_temporal_stage_trains_only_the_temporal_layers(tmp_path: Pat
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "temporal stage: 54,004 parameters trained, 190,947 frozen" in captured.err
+    assert f"starting from {tmp_vgen_home / 'models' / 'img'}, rebuilt for the temporal stage's architecture" \
+        in captured.err
     # The default name never replaces the image model it inflates.
     assert json.loads(captured.out)["stored_as"] == str(tmp_vgen_home / "models" / "inflated-tiny-temporal")
     config, _ = model_config("inflated-tiny-temporal")
@@ -95,14 +97,16 @@ def test_image_then_temporal_stage_trains_only_the_temporal_layers(tmp_path: Pat
                 "-o", str(tmp_path / "longer.mp4")) == 0
 
 
-def test_temporal_run_resumes_from_its_checkpoint(tmp_path: Path, tmp_vgen_home: Path, capsys):
+def test_temporal_run_resumes_from_its_checkpoint(tmp_path: Path, tmp_vgen_home: Path, capsys, monkeypatch):
     train_image(tmp_path, capsys)
-    run = tmp_path / "run-video"
-    assert vgen("train", "--stage", "temporal", "--from", "img", *TINY, "--steps", "2", "--out", str(run)) == 0
+    monkeypatch.chdir(tmp_path)  # runs/NNNNN-<name> lands here
+    assert vgen("train", "--stage", "temporal", "--from", "img", *TINY, "--steps", "2") == 0
     capsys.readouterr()
-    assert vgen("train", "--out", str(run), "--resume", "--steps", "4") == 0
+    # Found again by the model and stage alone: the run's default name is inflated-tiny-temporal.
+    assert vgen("train", "--stage", "temporal", "--from", "img", "--resume", "--steps", "4") == 0
     err = capsys.readouterr().err
     assert "resumed" in err and "temporal step 2" in err
+    run = next((tmp_path / "runs").glob("*-inflated-tiny-temporal"))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4] and {r["stage"] for r in records} == {"temporal"}
 

@@ -201,6 +201,8 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
         if info.is_main:
             runfolder.truncate_metrics(run_dir, meta["stage"], meta["step"])
         hooks.log(f"resumed {run_dir} at {meta['stage']} step {meta['step']}" + (" (stage done)" if meta.get("done") else ""))
+    elif plan.init_weights is not None and plan.init_config not in (None, plan.config):
+        hooks.log(f"starting from {plan.init_weights}, rebuilt for the {plan.stages[0]} stage's architecture")
     elif plan.init_weights is not None:
         hooks.log(f"fine-tuning from {plan.init_weights}")
 
