@@ -97,6 +97,15 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "4000", "--lr", "1e-3", "--warmup", "100",
                                    "--batch-size", "16", "--ema-decay", "0.999")),
     ),
+    # An inflated image model (the inflated-mini preset, pixel space): the 2D UNet on single frames of the clips,
+    # then its temporal layers alone (every spatial weight frozen) on the clips. Not bundled: the measurement of
+    # README "Inflating an image model".
+    "inflated-mini-bouncing": (
+        Stage("image", "inflated-mini", ("--stage", "image", "--steps", "1000", "--lr", "1e-3", "--warmup", "100",
+                                         "--lr-decay", "cosine", "--batch-size", "16", "--ema-decay", "0.999")),
+        Stage("temporal", "@image", ("--stage", "temporal", "--steps", "1000", "--lr", "1e-3", "--warmup", "100",
+                                     "--lr-decay", "cosine", "--batch-size", "4", "--ema-decay", "0.999")),
+    ),
 }
 
 

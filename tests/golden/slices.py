@@ -130,6 +130,14 @@ CASES: dict[str, Callable[[], dict]] = {
     "vdm/train/diffusion-keys-classes": _objective("vdm-mini", "diffusion", num_classes=2),
     "lvdm/train/ae": _objective("lvdm-tiny", "ae"),
     "lvdm/train/diffusion": _objective("lvdm-tiny", "diffusion"),
+    "inflated/sample/one-clip": _sample("inflated-tiny", 8),
+    "inflated/sample/reconstruction": _sample("inflated-tiny", 14, "reconstruction"),
+    "inflated/sample/replacement": _sample("inflated-tiny", 14, "replacement", sampler="dpm++"),
+    "inflated-image/sample/independent": _sample("inflated-tiny", 14, update={"temporal": False}),
+    "inflated/extend/reconstruction": _extend("inflated-tiny", "reconstruction"),
+    "inflated/interpolate/replacement": _interpolate("inflated-tiny", "replacement"),
+    "inflated/train/image": _objective("inflated-tiny", "image", temporal=False),
+    "inflated/train/temporal": _objective("inflated-tiny", "temporal"),
 }
 
 

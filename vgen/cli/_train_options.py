@@ -17,9 +17,9 @@ _SYSTEM = "Devices and scale-out"
 
 # ------------------------------------------------------------ Data
 ModelOpt = Annotated[Optional[str], typer.Option(
-    "--model", "-m", help="Preset to train from scratch (pvdm-s, pvdm-l, vdm, lvdm, *-tiny) or a stored or bundled "
-    "model to fine-tune (its architecture comes from the checkpoint); a stored model wins over a preset of the same "
-    "name.", rich_help_panel=_DATA)]
+    "--model", "-m", "--from", help="Preset to train from scratch (pvdm-s, pvdm-l, vdm, lvdm, *-tiny) or a stored or "
+    "bundled model to start from (its architecture comes from the checkpoint; --stage temporal inflates a stored image "
+    "model); a stored model wins over a preset of the same name.", rich_help_panel=_DATA)]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Folder of videos (mp4/avi/gif/frame folders; class sub-folders give labels; UCF-101 and "
     "SkyTimelapse layouts are recognised).", rich_help_panel=_DATA)]
@@ -47,7 +47,9 @@ ResumeOpt = Annotated[bool, typer.Option(
 
 # ------------------------------------------------------------ Optimisation
 StageOpt = Annotated[Optional[str], typer.Option(
-    "--stage", help="ae, diffusion or all: the autoencoder first, then diffusion on its latents \\[default: all].",
+    "--stage", help="ae, diffusion or all: the autoencoder first, then diffusion on its latents \\[default: all]. "
+    "Inflated models: image (the 2D image model, on frames), then temporal (--from IMAGE_MODEL: its temporal layers, "
+    "spatial ones frozen).",
     rich_help_panel=_OPT)]
 StepsOpt = Annotated[Optional[int], typer.Option(
     "--steps", help="Optimisation steps of each stage that runs \\[default: 1000].", rich_help_panel=_OPT)]

@@ -38,7 +38,8 @@ def sample_cmd(
                                                        rich_help_panel="Sampling")] = None,
     method: Annotated[Optional[str], typer.Option(
         "--method", help="How clips beyond the first are made: PVDM latent|reconstruction, VDM "
-        "reconstruction|replacement|mask, LVDM hierarchical|autoregressive (default: the model's).",
+        "reconstruction|replacement|mask, LVDM hierarchical|autoregressive, inflated reconstruction|replacement "
+        "(an image model: independent) (default: the model's).",
         rich_help_panel="Sampling")] = None,
     stage_sampler: StageSamplerOpt = None,
     stage_steps: StageStepsOpt = None,

@@ -62,6 +62,10 @@ def train_cmd(
 
       vgen train --model vdm --data ucf101/ --dry-run                      (config + memory estimate)
 
+      vgen train --model inflated-mini --stage image --synthetic bouncing --name img
+
+      vgen train --stage temporal --from img --synthetic bouncing --name vid   (inflate the image model)
+
     A run folder (runs/NNNNN-<name>) holds config.json, metrics.jsonl, previews/ and checkpoints/. Ctrl-C (exit 130)
     or SIGTERM (exit 143, e.g. from SLURM or Kubernetes) finishes the step and saves a checkpoint; --resume continues
     bit-exactly. The finished model is stored as --name (default: <preset>-trained).

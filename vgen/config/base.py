@@ -18,6 +18,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+def check_heads_divide(model_channels: int, channel_mult: tuple[int, ...], head_dim: int) -> None:
+    """``head_dim`` must divide the channels of every UNet level wider than one head (ValueError otherwise)."""
+    for mult in channel_mult:
+        channels = mult * model_channels
+        if channels > head_dim and channels % head_dim:
+            raise ValueError(f"head_dim {head_dim} must divide every level's channels (got {channels})")
+
+
 class DiffusionConfig(StrictModel):
     """The forward process and training target of a diffusion model.
 

@@ -22,6 +22,7 @@ Method names:
 - ``hierarchical``: LVDM keyframes by prediction, then interpolation between them.
 - ``replacement`` / ``reconstruction``: VDM's training-free conditioning (paste re-noised known
   frames, or reconstruction guidance).
+- ``independent``: every frame on its own (an image model; the inflated family's first stage).
 
 ``upscale`` says whether a model is an upscaling stage of a cascade (``vgen upscale``) and by how much:
 (spatial, temporal) factors, e.g. (2, 1) for a spatial super-resolution model that doubles height and width.
@@ -44,6 +45,7 @@ BUILTIN: dict[str, str] = {
     "dit": "vgen.families.dit",
     "sr": "vgen.families.sr",
     "fi": "vgen.families.fi",
+    "inflated": "vgen.families.inflated",
 }
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Capabilities:
     extend: tuple[str, ...]          # methods ``vgen extend`` accepts (first = default)
     interpolate: tuple[str, ...]     # methods ``vgen interpolate`` accepts (first = default); () = cannot
     upscale: Optional[tuple[int, int]] = None  # (spatial, temporal) factors of ``vgen upscale``; None = cannot
+    hint: str = ""                   # what to do instead, told when a command the model cannot do is asked
 
 
 _registry: dict[str, str] = dict(BUILTIN)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
@@ -182,6 +183,8 @@ class Family(ABC):
     # ------------------------------------------------------------------ training
     def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
         """The training stages ``--stage choice`` runs (latent families: autoencoder, then diffusion)."""
+        if choice not in ("ae", "diffusion", "all"):
+            raise VgenError(f"{self.name.upper()} has no {choice} stage; use --stage ae, diffusion or all")
         if choice == "all":
             return ["ae", "diffusion"]
         if choice == "diffusion" and not fine_tuning:
@@ -190,6 +193,27 @@ class Family(ABC):
                 "use --stage all, or --model <stored model> to train diffusion on its autoencoder"
             )
         return [choice]
+
+    def default_name(self, config: ModelConfigBase, choice: str) -> str:
+        """The store name of a run of ``--stage choice`` from ``config`` (a preset or a stored model) given no ``--name``."""
+        return f"{config.name}-trained"
+
+    def training_config(self, config: ModelConfigBase, stages: list[str]) -> ModelConfigBase:
+        """The config a run of ``stages`` trains, from the config it starts from (default: the same; a stage may
+        change the architecture, as inflating an image model does)."""
+        return config
+
+    def load_start(self, networks: dict[str, nn.Module], directory: Path, start: ModelConfigBase,
+                   config: ModelConfigBase) -> None:
+        """Load the stored model a run starts from (``directory``, networks of config ``start``) into ``networks``,
+        built from the run's ``config``."""
+        from vgen.pipelines.model import load_weights
+
+        load_weights(networks, directory, config, mismatch="the run it belongs to (config.json)")
+
+    def select_trainable(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module]) -> None:
+        """Switch gradients on for the denoiser parameters a denoiser stage trains (default: all of ``unet``)."""
+        networks["unet"].requires_grad_(True)
 
     def clip_frames(self, config: ModelConfigBase, stage: str) -> int:
         """Frames per training clip of ``stage``."""
@@ -234,9 +258,11 @@ class PixelFamily(Family):
         return (self.channels, frames, model.resolution, model.resolution)
 
     def stages(self, config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[str]:
-        if choice == "ae":
-            raise VgenError(f"{self.name.upper()} is a pixel-space model with no autoencoder; use --stage diffusion "
-                            "or --stage all")
+        if choice not in ("diffusion", "all"):
+            if choice == "ae":
+                raise VgenError(f"{self.name.upper()} is a pixel-space model with no autoencoder; use --stage "
+                                "diffusion or --stage all")
+            raise VgenError(f"{self.name.upper()} has no {choice} stage; use --stage diffusion or all")
         return ["diffusion"]
 
     def example_inputs(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module],

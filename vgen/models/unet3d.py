@@ -29,8 +29,8 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vgen.errors import VgenError
 from vgen.models.layers import group_norm, multihead_attention, zero_module
+from vgen.models.levels import BlockSequence, LevelSpec, build_levels, check_frame_size, run_levels
 from vgen.models.relative_attention import RelativeLayout, ShawRelativeAttention
 
 
@@ -97,6 +97,8 @@ class ResBlock3D(nn.Module):
     scale and shift (LVDM's per-frame noise-level embedding); a clip-level embedding is simply repeated over T.
     """
 
+    takes = ("emb",)  # what a BlockSequence hands it
+
     def __init__(self, in_channels: int, out_channels: int, emb_dim: int, dropout: float = 0.0,
                  norm: NormSpec = NormSpec()) -> None:
         super().__init__()
@@ -144,6 +146,8 @@ class TemporalAttention(nn.Module):
     :class:`ShawRelativeAttention`.
     """
 
+    takes = ("mask",)  # what a BlockSequence hands it
+
     def __init__(self, channels: int, heads: int, max_relative_position: int, norm: NormSpec = NormSpec(), *,
                  norm_over_time: bool = False, relative_layout: RelativeLayout = "shaw") -> None:
         super().__init__()
@@ -187,22 +191,8 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=(1.0, 2.0, 2.0), mode="nearest"))
 
 
-class SpaceTimeSequential(nn.ModuleList):
-    """Runs blocks in order, handing the embedding to ResBlocks and the frame mask to temporal attention."""
-
-    def forward(self, x: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        for block in self:
-            if isinstance(block, ResBlock3D):
-                x = block(x, emb)
-            elif isinstance(block, TemporalAttention):
-                x = block(x, mask)
-            else:
-                x = block(x)
-        return x
-
-
 @dataclass(frozen=True)
-class UNet3DSpec:
+class UNet3DSpec(LevelSpec):
     """Hyper-parameters of the shared backbone. Give exactly one of ``num_heads`` (fixed count, LVDM) or
     ``head_dim`` (heads = channels / head_dim, VDM). ``attention_levels`` index ``channel_mult`` (0 = full res).
 
@@ -211,12 +201,6 @@ class UNet3DSpec:
     ResBlock and output-head norms, ``temporal_norm`` those of the temporal-attention pre-norm ("frame", or
     "position": per spatial position over time), ``relative_position`` the relative-position term layout."""
 
-    in_channels: int
-    out_channels: int
-    model_channels: int
-    channel_mult: tuple[int, ...]
-    num_res_blocks: int
-    attention_levels: tuple[int, ...]
     emb_dim: int
     max_relative_position: int
     num_heads: int | None = None
@@ -266,63 +250,25 @@ class SpaceTimeUNet(nn.Module):
         def resblock(in_channels: int, out_channels: int) -> ResBlock3D:
             return ResBlock3D(in_channels, out_channels, spec.emb_dim, spec.dropout, norm)
 
-        self.encoder = nn.ModuleList()
-        skip_channels = [ch]
-        for level, mult in enumerate(spec.channel_mult):
-            for _ in range(spec.num_res_blocks):
-                blocks: list[nn.Module] = [resblock(ch, mult * spec.model_channels)]
-                ch = mult * spec.model_channels
-                if level in spec.attention_levels:
-                    blocks += attention(ch)
-                self.encoder.append(SpaceTimeSequential(blocks))
-                skip_channels.append(ch)
-            if level != len(spec.channel_mult) - 1:
-                self.encoder.append(SpaceTimeSequential([Downsample(ch)]))
-                skip_channels.append(ch)
-
-        self.middle = SpaceTimeSequential([resblock(ch, ch), *attention(ch), resblock(ch, ch)])
-
-        self.decoder = nn.ModuleList()
-        for level, mult in reversed(list(enumerate(spec.channel_mult))):
-            for i in range(spec.num_res_blocks + 1):
-                blocks = [resblock(ch + skip_channels.pop(), mult * spec.model_channels)]
-                ch = mult * spec.model_channels
-                if level in spec.attention_levels:
-                    blocks += attention(ch)
-                if level != 0 and i == spec.num_res_blocks:
-                    blocks.append(Upsample(ch))
-                self.decoder.append(SpaceTimeSequential(blocks))
+        self.encoder, self.middle, self.decoder, ch = build_levels(spec, res=resblock, attention=attention,
+                                                                   down=Downsample, up=Upsample)
 
         self.out = nn.Sequential(FrameNorm.from_spec(ch, norm), nn.SiLU(),
                                  zero_module(spatial_conv(ch, spec.out_channels)))
 
-    @property
-    def spatial_factor(self) -> int:
-        return 2 ** (len(self.spec.channel_mult) - 1)
-
     def _run(
-        self, block: SpaceTimeSequential, h: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None
+        self, block: BlockSequence, h: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
         if self.spec.gradient_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, h, emb, mask, use_reentrant=False)
-        return block(h, emb, mask)
+            return checkpoint(block, h, use_reentrant=False, emb=emb, mask=mask)
+        return block(h, emb=emb, mask=mask)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C_in, T, H, W); emb: (B, E) per clip or (B, T, E) per frame; mask: boolean (T, T) or None."""
         _, _, frames, height, width = x.shape
-        if height % self.spatial_factor or width % self.spatial_factor:
-            raise VgenError(
-                f"frame size {height}x{width} is not divisible by {self.spatial_factor}; "
-                f"use a resolution that is a multiple of {self.spatial_factor}"
-            )
+        check_frame_size(height, width, self.spec.spatial_factor)
         if emb.dim() == 2:
             emb = emb[:, None].expand(-1, frames, -1)
-        h = self.input_conv(x)
-        skips = [h]
-        for block in self.encoder:
-            h = self._run(block, h, emb, mask)
-            skips.append(h)
-        h = self._run(self.middle, h, emb, mask)
-        for block in self.decoder:
-            h = self._run(block, torch.cat([h, skips.pop()], dim=1), emb, mask)
+        h = run_levels(self.encoder, self.middle, self.decoder, self.input_conv(x),
+                       lambda block, h: self._run(block, h, emb, mask))
         return self.out(h)

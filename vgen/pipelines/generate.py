@@ -50,7 +50,8 @@ def resolve_method(model: LoadedModel, method: Optional[str], choices: tuple[str
     name = f"{model.config.name} ({model.family.name})"
     if not choices:
         refuse_upscaler(model)
-        raise VgenError(f"{name} cannot {command}")
+        hint = model.supports.hint
+        raise VgenError(f"{name} cannot {command}" + (f"; {hint}" if hint else ""))
     if method is None:
         return choices[0]
     if method not in choices:
@@ -176,10 +177,9 @@ def interpolate_method(model: LoadedModel, method: Optional[str]) -> str:
     choices = model.supports.interpolate
     if not choices:
         refuse_upscaler(model)
-        raise VgenError(
-            f"{model.config.name} ({model.family.name}) cannot interpolate: its latents are not frame-aligned; "
-            "use a VDM or LVDM model (e.g. one trained from the vdm-tiny or lvdm-tiny preset)"
-        )
+        reason = model.supports.hint or ("its latents are not frame-aligned; use a VDM or LVDM model (e.g. one "
+                                          "trained from the vdm-tiny or lvdm-tiny preset)")
+        raise VgenError(f"{model.config.name} ({model.family.name}) cannot interpolate: {reason}")
     if method in _ALIGNED_METHODS and method not in choices and model.frame_stride != 1:
         raise VgenError(
             f"--method {method} needs one latent per frame, but {model.config.name} latents span "

@@ -52,13 +52,19 @@ def estimate(config: ModelConfigBase, stage: Stage, micro_batch: int) -> dict[st
 
     with torch.device("meta"):
         networks = build_networks(config)
+    from vgen.families import family_of
+
     trained_role = "autoencoder" if stage == "ae" else "unet"
     params = {role: sum(p.numel() for p in net.parameters()) for role, net in networks.items()}
     trained = params[trained_role]
+    if stage != "ae":
+        # The stage may train only some of the denoiser (the inflated family's temporal layers).
+        family_of(config).select_trainable(config, stage, networks)
+        trained = sum(p.numel() for p in networks["unet"].parameters() if p.requires_grad)
     used = [trained_role] if stage == "ae" else list(params)
     weights = sum(params[role] for role in used) * 4
     grads, adam = trained * 4, trained * 8
-    ema = trained * 4 if stage == "diffusion" else 0
+    ema = params[trained_role] * 4 if stage != "ae" else 0
     module, args, kwargs = example_inputs(config, stage, networks, torch.device("meta"))
     module.train()
     try:

@@ -13,15 +13,16 @@ from pydantic import Field
 
 from vgen.config.base import StrictModel
 
-Stage = Literal["ae", "diffusion"]
-StageChoice = Literal["ae", "diffusion", "all"]
+Stage = Literal["ae", "diffusion", "image", "temporal"]
+StageChoice = Literal["ae", "diffusion", "all", "image", "temporal"]
 SyntheticKind = Literal["bouncing", "sky", "mixed"]
 
 
 class TrainOptions(StrictModel):
     """How to train one model. Defaults follow the papers where they agree (AdamW, EMA 0.9999)."""
 
-    stage: StageChoice = Field("all", description="ae, diffusion, or all (autoencoder first, then diffusion)")
+    stage: StageChoice = Field("all", description="ae, diffusion, or all (autoencoder first, then diffusion); inflated "
+                                                  "models: image, then temporal")
     steps: int = Field(1000, ge=1, description="optimisation steps of each stage that runs")
     batch_size: int = Field(8, ge=1, description="global batch: samples per optimisation step over all devices")
     accumulate: int = Field(1, ge=1, description="micro-batches accumulated per optimisation step")

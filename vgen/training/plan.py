@@ -64,6 +64,7 @@ class RunPlan:
     run_dir: Path | None = None
     checkpoint: Path | None = None
     init_weights: Path | None = None
+    init_config: ModelConfigBase | None = None  # the config of ``init_weights`` (the run's may differ: see stages)
 
 
 # ---------------------------------------------------------------------------------- resolution
@@ -88,15 +89,21 @@ def _architecture(spec: str, warn: Callable[[str], None]) -> tuple[ModelConfigBa
     return _stored_config(spec)
 
 
-def default_name(config: ModelConfigBase) -> str:
-    """The store name of a run given no ``--name``: ``<preset>-trained`` (a preset's own name is refused)."""
-    return f"{config.name}-trained"
-
-
-def _stages(config: ModelConfigBase, choice: str, fine_tuning: bool) -> list[Stage]:
+def default_name(config: ModelConfigBase, choice: str = "all") -> str:
+    """The store name of a run of ``--stage choice`` given no ``--name``: ``<preset>-trained`` unless the family says
+    otherwise (a preset's own name is refused)."""
     from vgen.families import family_of
 
-    return family_of(config).stages(config, choice, fine_tuning)  # type: ignore[return-value]
+    return family_of(config).default_name(config, choice)
+
+
+def _stages(config: ModelConfigBase, choice: str, fine_tuning: bool) -> tuple[ModelConfigBase, list[Stage]]:
+    """The stages ``--stage choice`` runs and the config they train (a stage may change the architecture)."""
+    from vgen.families import family_of
+
+    family = family_of(config)
+    stages = family.stages(config, choice, fine_tuning)
+    return family.training_config(config, stages), stages  # type: ignore[return-value]
 
 
 def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
@@ -115,6 +122,7 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
     saved: dict[str, Any] = {}
     checkpoint: Path | None = None
     init_weights: Path | None = None
+    init_config: ModelConfigBase | None = None
     if request.resume:
         if request.out is not None:
             run_dir = request.out
@@ -122,7 +130,8 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             if request.name is None and request.model is None:
                 raise VgenError("--resume needs the run: pass --out RUN_DIR, or --model/--name to find the latest "
                                 "run of that name")
-            by_name = request.name or default_name(_architecture(request.model, warn)[0])  # type: ignore[arg-type]
+            by_name = request.name or default_name(_architecture(request.model, warn)[0],  # type: ignore[arg-type]
+                                                   request.overrides.get("stage", "all"))
             run_dir = runfolder.latest_run_dir(request.runs_root, by_name)
         saved = runfolder.read_config(run_dir)
         checkpoint = runfolder.latest_checkpoint(run_dir)
@@ -136,13 +145,15 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         name = request.name if request.name is not None else saved["name"]
         if checkpoint is None and saved.get("fine_tuning"):
             # Stopped before its first checkpoint: start again from the weights it was fine-tuning.
-            init_weights = _stored_config(source)[1]
+            init_config, init_weights = _stored_config(source)
     else:
         if request.model is None:
             raise VgenError(f"pass --model with a preset ({', '.join(sorted(PRESETS))}) or a stored model to fine-tune")
         config, init_weights = _architecture(request.model, warn)
+        init_config = config if init_weights is not None else None
         source = request.model
-        name = request.name if request.name is not None else default_name(config)
+        name = request.name if request.name is not None else default_name(
+            config, request.overrides.get("stage", "all"))
         run_dir = request.out
     if request.name is None:
         check_model_name(name)
@@ -156,15 +167,15 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads) or --perceptual i3d")
     if options.data is not None and options.synthetic is not None:
         raise VgenError("pass either --data or --synthetic, not both")
+    if options.preview_every and capabilities(config).upscale is not None:
+        raise VgenError("--preview-every samples preview videos, which an upscaling model cannot make without a video "
+                        "to upscale; drop it and score the model with `vgen evaluate --upscale`")
     if options.preview_every and not capabilities(config).long:
         raise VgenError(f"{config.name} ({config.family}) cannot sample from noise, so it has no preview; drop "
                         "--preview-every")
     # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
     fine_tuning = init_weights is not None or checkpoint is not None
-    stages = _stages(config, options.stage, fine_tuning)
-    if options.preview_every and capabilities(config).upscale is not None:
-        raise VgenError("--preview-every samples preview videos, which an upscaling model cannot make without a video "
-                        "to upscale; drop it and score the model with `vgen evaluate --upscale`")
+    config, stages = _stages(config, options.stage, fine_tuning)
     if request.batch_per_device is not None:
         options = options.model_copy(update={"batch_size": request.batch_per_device * info.world_size * options.accumulate})
     per_step = options.accumulate * info.world_size
@@ -175,7 +186,7 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         )
     return RunPlan(config=config, options=options, name=name, stages=stages, info=info,
                 micro_batch=options.batch_size // per_step, source=source, runs_root=request.runs_root, run_dir=run_dir,
-                checkpoint=checkpoint, init_weights=init_weights)
+                checkpoint=checkpoint, init_weights=init_weights, init_config=init_config)
 
 
 def describe(plan: RunPlan) -> dict[str, Any]:

@@ -7,7 +7,7 @@ A training state whose record was edited by hand (or that belongs to another run
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from vgen.errors import VgenError
 from vgen.training.options import Stage
@@ -24,7 +24,7 @@ def _count(value: Any) -> bool:
 
 def check_state_meta(meta: Any, path: Path) -> None:
     """Check the record a training state keeps: its stage, step, whether the stage is done, EMA updates."""
-    valid = (isinstance(meta, dict) and meta.get("stage") in ("ae", "diffusion") and _count(meta.get("step"))
+    valid = (isinstance(meta, dict) and meta.get("stage") in get_args(Stage) and _count(meta.get("step"))
              and isinstance(meta.get("done", False), bool) and _count(meta.get("ema_updates", 0)))
     if not valid:
         raise VgenError(f"training state {str(path)!r} has a damaged record of its stage and step (edited by hand?); "

@@ -135,19 +135,23 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
         raise VgenError(f"{os_error_message(exc, path)}; continue with: vgen train --out {run_dir} --resume") from None
 
 
+def stage_rank(stage: str) -> int:
+    """Order of a run's stages: the autoencoder first, then its one denoiser stage (diffusion, image or temporal)."""
+    return 0 if stage == "ae" else 1
+
+
 def truncate_metrics(run_dir: Path, stage: str, step: int) -> None:
     """Drop metrics logged after the checkpoint being resumed (and a line cut short by a crash)."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         return
-    rank = {"ae": 0, "diffusion": 1}
     kept = []
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if (rank[record["stage"]], record["step"]) <= (rank[stage], step):
+        if (stage_rank(record["stage"]), record["step"]) <= (stage_rank(stage), step):
             kept.append(line + "\n")
     write_json_lines(path, kept)
 
@@ -205,7 +209,7 @@ def commit_checkpoint(run_dir: Path, tmp_dir: Path, tag: str, keep: int) -> Path
 
 def _order(path: Path) -> tuple[int, float]:
     stage, _, step = path.name.rpartition("-")
-    return (0 if stage == "ae" else 1, float(step) if step.isdigit() else float("inf"))
+    return (stage_rank(stage), float(step) if step.isdigit() else float("inf"))
 
 
 def checkpoint_tag(stage: str, step: int, done: bool = False) -> str:

@@ -98,24 +98,28 @@ def build_networks_seeded(config: ModelConfigBase, seed: int, device: torch.devi
 def _starting_point(plan: RunPlan, device: torch.device) -> tuple[dict[str, nn.Module], State | None]:
     """The networks a run starts from (untrained, fine-tuned or resumed) and the resumed training state.
 
-    The weights' shapes are checked against the config on the meta device before the real networks
-    are built, and the training state's record is checked before anything reads it.
+    The weights' shapes are checked against their config on the meta device before the real networks
+    are built, and the training state's record is checked before anything reads it. A stored model to
+    start from is loaded by the family, since the run may train another architecture (an inflated one).
     """
+    from vgen.families import family_of
     from vgen.io.checkpoint import load_training_state
     from vgen.pipelines.model import check_model_dir, load_weights
     from vgen.training.resume import check_state_meta
 
-    weights = plan.checkpoint / "model" if plan.checkpoint is not None else plan.init_weights
-    if weights is not None:
-        check_model_dir(plan.config, weights)
     state = None
     if plan.checkpoint is not None:
+        check_model_dir(plan.config, plan.checkpoint / "model")
         path = plan.checkpoint / "train_state.safetensors"
         state = load_training_state(path)
         check_state_meta(state[1], path)
+    elif plan.init_weights is not None:
+        check_model_dir(plan.init_config or plan.config, plan.init_weights)
     networks = build_networks_seeded(plan.config, plan.options.seed, device)
-    if weights is not None:
-        load_weights(networks, weights, plan.config, mismatch="the run it belongs to (config.json)")
+    if plan.checkpoint is not None:
+        load_weights(networks, plan.checkpoint / "model", plan.config, mismatch="the run it belongs to (config.json)")
+    elif plan.init_weights is not None:
+        family_of(plan.config).load_start(networks, plan.init_weights, plan.init_config or plan.config, plan.config)
     return networks, state
 
 
@@ -198,6 +202,8 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
         if info.is_main:
             runfolder.truncate_metrics(run_dir, meta["stage"], meta["step"])
         hooks.log(f"resumed {run_dir} at {meta['stage']} step {meta['step']}" + (" (stage done)" if meta.get("done") else ""))
+    elif plan.init_weights is not None and plan.init_config not in (None, plan.config):
+        hooks.log(f"starting from {plan.init_weights}, rebuilt for the {plan.stages[0]} stage's architecture")
     elif plan.init_weights is not None:
         hooks.log(f"fine-tuning from {plan.init_weights}")
 
@@ -208,8 +214,10 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
             trainer = Trainer(
                 first_plan if index == 0 else stage_plan(stage), config, opts, dataset_for(stage), device, info,
                 writer_dir, on_warning=hooks.warn if info.is_main else (lambda message: None),
-                on_preview=_previewer(config, opts, device, writer_dir) if stage == "diffusion" else None,
+                on_preview=_previewer(config, opts, device, writer_dir) if stage != "ae" else None,
             )
+            trained, frozen = trainer.parameter_counts()
+            hooks.log(f"{stage} stage: {trained:,} parameters trained, {frozen:,} frozen")
             if resumed:
                 assert state is not None and plan.checkpoint is not None
                 restore(trainer, state, plan.checkpoint / "train_state.safetensors")

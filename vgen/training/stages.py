@@ -25,14 +25,15 @@ def clip_frames(config: ModelConfigBase, stage: Stage) -> int:
 
 def stage_plan(stage: Stage, config: ModelConfigBase, networks: dict[str, nn.Module], opts: TrainOptions,
                schedule: Schedule, device: torch.device, log: Callable[[str], None]) -> StagePlan:
-    """Which modules ``stage`` trains, with which objective (from the model's family)."""
+    """Which modules ``stage`` trains, with which objective (from the model's family). Every stage but ``ae`` trains
+    the denoiser (``diffusion``; the inflated family's ``image`` and ``temporal``), the parameters the family selects."""
     family = family_of(config)
     if stage == "ae":
         return _autoencoder_plan(config, networks, opts, device, log)
     autoencoder = networks.get("autoencoder")
     if autoencoder is not None:
         autoencoder.requires_grad_(False).eval()
-    networks["unet"].requires_grad_(True)
+    family.select_trainable(config, stage, networks)
     cond_drop = opts.cond_drop_prob if opts.cond_drop_prob is not None else getattr(config, "cond_drop_prob", 0.1)
     seen = networks
     if autoencoder is not None and opts.latent_cache is not None:
@@ -42,9 +43,9 @@ def stage_plan(stage: Stage, config: ModelConfigBase, networks: dict[str, nn.Mod
         seen = {**networks, "autoencoder": CachedEncoder(autoencoder, LatentCache(opts.latent_cache))}
         log(f"latent cache: {opts.latent_cache} (clips already encoded by this autoencoder are read, not encoded)")
     return StagePlan(
-        stage="diffusion", networks=networks, trainable={"unet": networks["unet"]},
+        stage=stage, networks=networks, trainable={"unet": networks["unet"]},
         objective=family.diffusion_objective(config, seen, schedule, cond_drop),
-        clip_frames=clip_frames(config, "diffusion"), ema_role="unet",
+        clip_frames=clip_frames(config, stage), ema_role="unet",
     )
 
 

@@ -221,6 +221,15 @@ class Trainer:
         )
         self.scaler = torch.amp.GradScaler(device.type, enabled=fp16)
 
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trained, frozen) parameters of the stage's networks and trained modules, each counted once."""
+        params = {id(p): p for module in (*self.plan.networks.values(), *self.plan.trainable.values())
+                  for p in module.parameters()}
+        trained = {id(p) for opt in self.optimizers.values() for group in opt.param_groups for p in group["params"]}
+        total = sum(p.numel() for p in params.values())
+        count = sum(params[i].numel() for i in trained if i in params)
+        return count, total - count
+
     # ------------------------------------------------------------------ checkpoint state
 
     def ema_networks(self) -> dict[str, nn.Module]:
