@@ -102,6 +102,7 @@ def test_models_lists_the_fi_presets(tmp_vgen_home: Path, tmp_path: Path, capsys
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)["presets"]}
     assert rows["fi-mini"]["parameters"] == {"unet": 321_155} and rows["fi-tiny"]["parameters"] == {"unet": 54_915}
     assert rows["fi-mini"]["sample"] == "" and rows["fi-mini"]["interpolate"] == ["mask"]
+    assert rows["fi-mini"]["upscale"] == [1, 2]
     assert vgen("models") == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("fi-mini")]
-    assert line.split()[-3:] == ["-", "mask", "mask"]
+    assert line.split()[-5:] == ["-", "mask", "mask", "x2", "time"]

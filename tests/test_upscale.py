@@ -225,7 +225,7 @@ def test_train_then_upscale_through_the_cli(tmp_path: Path, monkeypatch, capsys)
     monkeypatch.chdir(tmp_path)
     train = ["train", "--model", "sr-tiny", "--synthetic", "bouncing", "--steps", "2", "--batch-size", "2"]
     assert run_guarded(lambda: app([*train, "--preview-every", "1", "--name", "x"], standalone_mode=False)) == 2
-    assert "--preview-every samples preview videos" in capsys.readouterr().err
+    assert "has no preview; drop --preview-every and score it with `vgen evaluate --upscale`" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "home").exists()
     assert run_guarded(lambda: app([*train, "--out", str(tmp_path / "run"), "--name", "my-sr"],
                                    standalone_mode=False)) == 0

@@ -90,6 +90,8 @@ def long_video_method(model: LoadedModel, method: Optional[str], frames: int) ->
     if not model.supports.long:
         uses = [f"vgen {command}" for command, methods in (("interpolate", model.supports.interpolate),
                                                            ("extend", model.supports.extend)) if methods]
+        if not uses:
+            refuse_upscaler(model)
         raise VgenError(f"{model.config.name} ({model.family.name}) cannot sample videos from noise; it fills in "
                         f"frames around given ones: use {' or '.join(uses)}")
     method = resolve_method(model, method, model.supports.long, "make long videos")

@@ -167,12 +167,11 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         raise VgenError(f"--perceptual {options.perceptual!r} does not exist; pass the LPIPS weights file (VGG16 + lpips heads) or --perceptual i3d")
     if options.data is not None and options.synthetic is not None:
         raise VgenError("pass either --data or --synthetic, not both")
-    if options.preview_every and capabilities(config).upscale is not None:
-        raise VgenError("--preview-every samples preview videos, which an upscaling model cannot make without a video "
-                        "to upscale; drop it and score the model with `vgen evaluate --upscale`")
-    if options.preview_every and not capabilities(config).long:
+    can = capabilities(config)
+    if options.preview_every and not can.long:
+        score = "--inbetween" if can.interpolate else "--upscale"
         raise VgenError(f"{config.name} ({config.family}) cannot sample from noise, so it has no preview; drop "
-                        "--preview-every")
+                        f"--preview-every and score it with `vgen evaluate {score}`")
     # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
     fine_tuning = init_weights is not None or checkpoint is not None
     config, stages = _stages(config, options.stage, fine_tuning)
