@@ -188,13 +188,42 @@ def cpu_model(config: ModelConfigBase, seed: int = 0) -> LoadedModel:
     return LoadedModel(config, build_networks(config), "cpu")
 
 
+def denoise_call(model: LoadedModel, x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """One denoiser forward at ``T_MID``. A model that only works on a given video (an upscaling or frame-filling
+    stage) gets the condition its family trains with (``Family.example_inputs``: the low-resolution clip, known
+    frames and mask); the others their null condition, through ``LoadedModel.denoise``."""
+    if model.supports.long:
+        return lambda: model.denoise(x, T_MID)
+    network, _, extra = model.family.example_inputs(model.config, "diffusion", model.networks, x.device)
+    t = torch.full((x.shape[0],), T_MID, dtype=torch.long, device=x.device)
+
+    def call() -> torch.Tensor:
+        with torch.no_grad():
+            return network(x, t, **extra)
+
+    return call
+
+
+def training_stages(config: ModelConfigBase) -> list[str]:
+    """The stages ``vgen train`` runs for a preset; a family trained in separate runs (inflated: ``--stage image``,
+    then ``--stage temporal --from`` the trained image model) contributes its first run's stage."""
+    from vgen.errors import VgenError
+    from vgen.families import family_of
+
+    family = family_of(config)
+    try:
+        return family.stages(config, "all", fine_tuning=False)
+    except VgenError:
+        return family.stages(config, "image", fine_tuning=False)
+
+
 def denoise_flops(config: ModelConfigBase) -> tuple[int, tuple[int, ...], int, int]:
     """(FLOPs of one batch-1 denoiser forward on the native clip, latent shape, denoiser parameters, parameters of
     all the model's networks), on the meta device."""
     model = meta_model(config)
     shape = model.latent_shape()
     x = torch.empty(1, *shape, device="meta")
-    return (meta_flops(lambda: model.denoise(x, T_MID)), tuple(shape), count_parameters(model.unet),
+    return (meta_flops(denoise_call(model, x)), tuple(shape), count_parameters(model.unet),
             params_of(*model.networks.values()))
 
 
@@ -255,7 +284,7 @@ def section_forward(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
         models = {name: builders[name]() for name in group}
         inputs = {name: torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
                   for name, model in models.items()}
-        cases = {name: (lambda m=models[name], x=inputs[name]: m.denoise(x, T_MID)) for name in group}
+        cases = {name: denoise_call(models[name], inputs[name]) for name in group}
         for name in group:  # the first warm-up forward records the attention calls
             rows[name].update(fused_summary(attention_inputs(cases[name])))
         times = interleaved(cases, opts.repeats, max(opts.warmup - 1, 0))
@@ -356,15 +385,13 @@ def trainer_for(name: str, stage: str, batch: int) -> tuple[Any, Callable[[], No
 
 
 def section_training(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
-    from vgen.families import family_of
-
     names = opts.train_presets or [n for n in PRESETS if n.endswith("-tiny") or (not opts.smoke and n.endswith("-mini"))]
     batch = opts.train_batch or (1 if opts.smoke else 4)
     cases: dict[str, Callable[[], None]] = {}
     rows: dict[str, dict[str, Any]] = {}
     for name in names:
         config = preset(name)
-        for stage in family_of(config).stages(config, "all", fine_tuning=False):
+        for stage in training_stages(config):
             key = f"{name}/{stage}"
             plan, cases[key] = trainer_for(name, stage, batch)
             rows[key] = {"model": name, "stage": stage, "batch": batch, "clip_frames": plan.clip_frames,
