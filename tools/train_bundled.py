@@ -97,6 +97,12 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "4000", "--lr", "1e-3", "--warmup", "100",
                                    "--batch-size", "16", "--ema-decay", "0.999")),
     ),
+    # Spatial super-resolution (the sr-mini preset: 8 x 32² from 8 x 16², pixel space, v-prediction, residual
+    # preconditioning over bicubic upsampling, noise conditioning augmentation).
+    "sr-mini-bouncing": (
+        Stage("diffusion", "sr-mini", ("--steps", "1000", "--lr", "1e-3", "--warmup", "50", "--lr-decay", "cosine",
+                                       "--batch-size", "4", "--ema-decay", "0.995")),
+    ),
     # An inflated image model (the inflated-mini preset, pixel space): the 2D UNet on single frames of the clips,
     # then its temporal layers alone (every spatial weight frozen) on the clips. Not bundled: the measurement of
     # README "Inflating an image model".
