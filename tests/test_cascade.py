@@ -103,6 +103,19 @@ def test_per_stage_samplers_and_steps_reach_each_stage(store: Path, monkeypatch:
     seen.clear()
     assert vgen("sample", "--model", "c-casc", "--steps", "6", "-o", "t.mp4", "-q") == 0  # --steps: every stage
     assert {s[2] for s in seen} == {6}
+    seen.clear()
+    assert vgen("sample", "--model", "c-casc", "--sampler", "dpm++", "--steps", "2", "-o", "u.mp4", "-q") == 0
+    assert {s[1] for s in seen} == {"dpm++"}  # an explicit --sampler: every stage
+
+
+def test_generation_options_and_the_grid_are_the_base_stages_only(store: Path) -> None:
+    from vgen.pipelines.cascade import load_cascade, stage_settings
+    from vgen.pipelines.settings import SamplerSettings
+
+    cascade = load_cascade(store / "models" / "c-casc")
+    base, *upscalers = stage_settings(cascade, SamplerSettings(schedule_grid="leading", guidance=2.0, method="mask"))
+    assert (base.schedule_grid, base.guidance, base.method) == ("leading", 2.0, "mask")
+    assert all((s.schedule_grid, s.guidance, s.method) == (None, None, None) for s in upscalers)
 
 
 def test_long_videos_stream_through_the_stages(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,3 +181,11 @@ def test_fi_model_raises_the_frame_rate_keeping_every_input_frame(store: Path, t
     assert vgen("upscale", "in.mp4", "--model", "c-tsr", "--steps", "2", "-o", "up.mp4", "--json") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["frames"] == 16 and summary["fps"] == 16 and summary["factors"] == [1, 2]
+    capsys.readouterr()
+    assert vgen("upscale", "in.mp4", "--model", "c-tsr", "--overlap", "1", "-o", "no.mp4") == 2
+    assert "--overlap and --aug-level are for spatial SR stages" in capsys.readouterr().err
+    assert not (tmp_path / "no.mp4").exists()
+    (tmp_path / "held").mkdir()
+    write_video(tmp_path / "held" / "a.mp4", np.zeros((8, 16, 16, 3), np.uint8), fps=8)
+    assert vgen("evaluate", "--model", "c-tsr", "--upscale", str(tmp_path / "held"), "--num", "2") == 2
+    assert "raises the frame rate; score its new frames with --inbetween DIR --factor 2" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from vgen.families.fi.config import FIConfig
 from vgen.families.fi.conditioning import neighbours
 from vgen.metrics.inbetween import blend
 from vgen.models import build_networks
-from vgen.pipelines.generate import extend_video, interpolate_video, raise_frame_rate, sample_video
+from vgen.pipelines.generate import extend_video, interpolate_video, sample_video
 from vgen.pipelines.model import LoadedModel
 from vgen.pipelines.settings import SamplerSettings
 from vgen.training.memory import estimate
@@ -211,29 +211,6 @@ def test_extend_extrapolates_with_frame_skip_one() -> None:
 def test_sampling_from_noise_is_refused_with_the_commands_that_work() -> None:
     with pytest.raises(VgenError, match="cannot sample videos from noise.*vgen interpolate or vgen extend"):
         sample_video(fi_model(), STEPS)
-
-
-def test_raise_frame_rate_streams_the_masked_key_plan() -> None:
-    model = fi_model()
-    spy = SkipSpy(model)
-    given = keys(6)
-    job, fps = raise_frame_rate(model, [given[:4], given[4:]], STEPS, factor=3, fps=8.0, seed=1, total_frames=6)
-    out = run(job)
-    assert fps == 24.0 and job.windows == 5 and out.shape == (16, 16, 16, 3)
-    assert np.array_equal(out[::3], given) and set(spy.skips) == {3}
-    same = run(interpolate_video(fi_model(), [given], STEPS, between=2, seed=1))
-    assert np.array_equal(out, same)
-
-
-@pytest.mark.parametrize("kwargs,chunk,message", [
-    ({"factor": 1, "fps": 8.0}, keys(3), "at least 2"),
-    ({"factor": 2, "fps": 0.0}, keys(3), "frame rate must be positive"),
-    ({"factor": 2, "fps": 8.0}, keys(3, size=20), r"works on uint8 16x16 RGB frames; resize them first"),
-])
-def test_raise_frame_rate_refuses_bad_input(kwargs: dict, chunk: np.ndarray, message: str) -> None:
-    with pytest.raises(VgenError, match=message):
-        job, _ = raise_frame_rate(fi_model(), [chunk], STEPS, **kwargs)
-        run(job)
 
 
 def test_noise_augmented_model_interpolates_reproducibly_and_keeps_the_keys() -> None:

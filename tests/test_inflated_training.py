@@ -126,7 +126,7 @@ def test_image_stage_reads_a_folder_of_images(tmp_path: Path, tmp_vgen_home: Pat
 
 @pytest.mark.parametrize("args, message", [
     (("--model", "inflated-tiny"), "inflated models train in two runs: --stage image (the image model), then "
-                                   "--stage temporal --from IMAGE_MODEL (its temporal layers); got --stage all"),
+                                   "--stage temporal --from IMAGE_MODEL (its temporal layers)\n"),
     (("--model", "inflated-tiny", "--stage", "diffusion"), "inflated models train in two runs"),
     (("--model", "inflated-tiny", "--stage", "temporal"), "--stage temporal inflates a trained image model but "
                                                           "preset 'inflated-tiny' starts untrained"),

@@ -107,7 +107,7 @@ def test_options_and_aug_level_reach_the_model(sr):
     assert not np.array_equal(default, upscaled(sr, [video], aug_level=0.0))
     with pytest.raises(VgenError, match=r"--overlap must lie in \[0, 7\]"):
         upscale_video(sr, [video], STEPS, options=UpscaleOptions(overlap=8))
-    with pytest.raises(VgenError, match=r"--aug-level must lie in \[0, 1\]"):
+    with pytest.raises(VgenError, match=r"--aug-level must lie in \[0, 1\)"):
         upscale_video(sr, [video], STEPS, options=UpscaleOptions(aug_level=1.5))
 
 
@@ -180,7 +180,7 @@ def test_cli_fits_any_input_streams_and_reports(home: Path, tmp_path: Path):
 @pytest.mark.parametrize("args,message", [
     (["--model", "vdm-tiny"], "vdm-tiny (vdm) generates videos but cannot upscale one"),
     (["--model", "sr-tiny", "--overlap", "9"], "--overlap must lie in [0, 7]"),
-    (["--model", "sr-tiny", "--aug-level", "-0.5"], "--aug-level must lie in [0, 1]"),
+    (["--model", "sr-tiny", "--aug-level", "-0.5"], "--aug-level must lie in [0, 1)"),
     (["--model", "sr-tiny", "--sampler", "ddpm", "--eta", "1"], "--eta is a knob of the ddim sampler"),
     ([], "Missing option '--model'"),
 ])

@@ -17,8 +17,8 @@ from vgen.cli._guard import handle_sigterm, run_guarded
 
 app = typer.Typer(
     name="vgen",
-    help="Video generation with latent diffusion models (PVDM, VDM, LVDM, DiT, SR): train, sample, extend, "
-    "interpolate, upscale and evaluate.",
+    help="Video generation with latent diffusion models (PVDM, VDM, LVDM, DiT, SR, FI, inflated image models, "
+    "cascades): train, sample, extend, interpolate, upscale and evaluate.",
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
     no_args_is_help=True,

@@ -19,7 +19,7 @@ from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
                                                 show_default=False)],
-    model: Annotated[str, typer.Option("--model", "-m", help="A frame-aligned model (FI, VDM, LVDM): a store name, "
+    model: Annotated[str, typer.Option("--model", "-m", help="A frame-aligned model (FI, VDM, LVDM, DiT, inflated): a store name, "
                                        "a bundled name or a folder. PVDM models cannot interpolate.",
                                        rich_help_panel="Model", show_default=False)],
     factor: Annotated[Optional[int], typer.Option("--factor", "-x", help="Video input: k−1 new frames between each "
@@ -52,7 +52,7 @@ def interpolate_cmd(
     """Make a video smoother (--factor k) or fill in frames between key images (--frames N).
 
     Frames are resized (shorter side + centre crop) to the model's resolution. The given frames are
-    kept exactly in the output unless --no-keep. Needs a frame-aligned model (FI, VDM, LVDM); PVDM's
+    kept exactly in the output unless --no-keep. Needs a frame-aligned model (FI, VDM, LVDM, DiT, inflated); PVDM's
     triplane latents cannot hold single known frames. Without -o, the output is named after the first
     input (clip.mp4 -> clip-interpolated.mp4, in the current folder); an existing output is refused
     unless --overwrite.

@@ -10,7 +10,7 @@ from vgen.cli._common import emit_json
 from vgen.cli.cascade import StageSamplerOpt, StageStepsOpt
 from vgen.cli._options import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt,
-    QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    QuietOpt, ReconOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -27,7 +27,9 @@ def sample_cmd(
     num: Annotated[int, typer.Option("--num", "-k", help="Number of videos; video i uses seed S+i.",
                                      rich_help_panel="Sampling")] = 1,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    sampler: Annotated[Optional[str], typer.Option(
+        "--sampler", help="ddpm, ddim, langevin or dpm++ (default ddim; in a cascade: every stage without "
+        "--stage-sampler, else each stage's stored sampler).", rich_help_panel="Sampling")] = None,
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
@@ -75,7 +77,7 @@ def sample_cmd(
     from vgen.pipelines.cascade import find_cascade
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler or DEFAULT_SAMPLER, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, class_label=class_label, method=method,
                                motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)
@@ -94,7 +96,7 @@ def sample_cmd(
         from vgen.cli.cascade import sample_cascade
 
         written, out_fps, extra = sample_cascade(cascade, model=model, frames=frames, seeds=seeds, settings=settings,
-                                        stage_sampler=stage_sampler, stage_steps=stage_steps, targets=targets, fps=fps,
+                                        stage_sampler=stage_sampler or sampler, stage_steps=stage_steps, targets=targets, fps=fps,
                                         device=device, threads=threads)
         if json_out:
             emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started, **extra))

@@ -317,6 +317,9 @@ def _upscale(run: _Run) -> Result:
     assert loaded is not None and r.upscale is not None
     family = loaded.family
     factors = family.upscale_factors(loaded.config)
+    if factors[1] != 1:
+        raise VgenError(f"{loaded.config.name} raises the frame rate; score its new frames with --inbetween DIR "
+                        f"--factor {factors[1]} (against frame blending) instead of --upscale")
     options = UpscaleOptions(aug_level=r.aug_level)
     overlap = check_options(loaded, options)
     clipset = run.clipset(r.upscale, size=loaded.resolution)

@@ -4,8 +4,6 @@
 - ``SamplerSettings`` (``settings.py``): every generation knob, validated once
 - ``sample_video``, ``extend_video``, ``interpolate_video`` (``generate.py``) -> a ``Generation``
 - ``upscale_video`` with ``UpscaleOptions`` (``upscale.py``): one upscaling stage of a cascade over any video
-- ``sample_video``, ``extend_video``, ``interpolate_video`` (``generate.py``) -> a ``Generation``; ``raise_frame_rate``
-  (temporal super-resolution by an integer factor, the plan of ``interpolate_video``)
 - the one window loop and its plans (``windows.py``), one clip's denoising (``clip.py``)
 
 Attributes load lazily so that ``vgen.pipelines.settings`` stays importable without torch.
@@ -20,7 +18,6 @@ _EXPORTS = {
     "LoadedModel": "model", "load_model": "model", "SamplerSettings": "settings", "Generation": "generate",
     "sample_video": "generate", "extend_video": "generate", "interpolate_video": "generate",
     "upscale_video": "upscale", "UpscaleOptions": "upscale",
-    "raise_frame_rate": "generate",
 }
 
 

@@ -206,9 +206,11 @@ def load_cascade(directory: Path, device: str = "auto") -> Cascade:
 
 def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequence[str] = (),
                    steps: Sequence[int] = ()) -> list["SamplerSettings"]:
-    """Each stage's settings. Sampler: ``--stage-sampler`` (one per stage, or one for all), else the cascade's own
-    default for the stage, else ``--sampler``. Steps: ``--stage-steps``, else ``--steps``, else the cascade's
-    default, else the stage model's. The method, guidance and class label are the base stage's only."""
+    """Each stage's settings. Sampler: ``samplers`` (``--stage-sampler``, one per stage or one for all; ``vgen sample``
+    passes an explicit ``--sampler`` here as one for all), else the cascade's own default for the stage, else
+    ``settings.sampler``. Steps: ``--stage-steps``, else ``--steps``, else the cascade's default, else the stage
+    model's. The method, guidance, class label and timestep grid are the base stage's only (the grids of the official
+    samplers belong to the imported base models)."""
     count = len(cascade.models)
     for option, values in (("--stage-sampler", samplers), ("--stage-steps", steps)):
         if len(values) not in (0, 1, count):
@@ -220,7 +222,7 @@ def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequ
         count_i = steps[i if len(steps) > 1 else 0] if steps else settings.steps or stage.steps
         own = replace(settings, sampler=sampler, steps=count_i, eta=settings.eta if sampler == "ddim" else None)
         if i:
-            own = replace(own, method=None, guidance=None, class_label=None, motion_guidance=None)
+            own = replace(own, method=None, guidance=None, class_label=None, motion_guidance=None, schedule_grid=None)
         result.append(own)
     return result
 

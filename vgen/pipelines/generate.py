@@ -143,36 +143,6 @@ def interpolate_video(model: LoadedModel, keys: Iterable[np.ndarray], settings: 
                                                         callback=cb))
 
 
-def raise_frame_rate(model: LoadedModel, chunks: Iterable[np.ndarray], settings: SamplerSettings, *, factor: int,
-                     fps: float, seed: int = 0, total_frames: Optional[int] = None) -> tuple[Generation, float]:
-    """Temporal super-resolution: a clip at ``fps`` -> the same clip at ``fps·factor``, ``factor − 1`` new frames
-    made between each pair of its frames (Make-A-Video's ↑F and Imagen Video's TSR stages; an FI model is trained
-    for exactly this). Returns the generation and the new frame rate.
-
-    The frames are the keys of the masked-key plan of ``interpolate --factor`` (frame skip ``factor``), streamed: uint8
-    (t, H, W, 3) chunks already at the model's resolution, kept exactly in the output. ``total_frames`` (if known)
-    sizes the progress.
-    """
-    if factor < 2:
-        raise VgenError(f"the frame-rate factor must be at least 2 (got {factor})")
-    if not fps > 0:
-        raise VgenError(f"the input frame rate must be positive (got {fps})")
-    job = interpolate_video(model, _at_resolution(model, chunks), settings, between=factor - 1, seed=seed,
-                            total_keys=total_frames)
-    return job, fps * factor
-
-
-def _at_resolution(model: LoadedModel, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """The chunks, each checked to be uint8 (t, R, R, 3) at the model's resolution R."""
-    size = model.resolution
-    for chunk in chunks:
-        if chunk.ndim != 4 or chunk.shape[1:] != (size, size, 3) or chunk.dtype != np.uint8:
-            raise VgenError(f"frames of shape {chunk.shape[1:]} ({chunk.dtype}) given to {model.config.name}, which "
-                            f"works on uint8 {size}x{size} RGB frames; resize them first "
-                            f"(vgen.io.video.open_video(path, size={size}, fit='crop'))")
-        yield chunk
-
-
 def interpolate_method(model: LoadedModel, method: Optional[str]) -> str:
     """The requested method, or the model's default (capabilities exclude methods that need one latent per key
     frame when latents span several frames)."""

@@ -52,8 +52,8 @@ def check_options(model: LoadedModel, options: UpscaleOptions) -> int:
     if not 0 <= overlap < model.clip_frames:
         raise VgenError(f"--overlap must lie in [0, {model.clip_frames - 1}] for {model.config.name}'s "
                         f"{model.clip_frames}-frame windows (got {overlap})")
-    if options.aug_level is not None and not 0 <= options.aug_level <= 1:
-        raise VgenError(f"--aug-level must lie in [0, 1] (got {options.aug_level})")
+    if options.aug_level is not None and not 0 <= options.aug_level < 1:
+        raise VgenError(f"--aug-level must lie in [0, 1) (got {options.aug_level}; 1 would drown the input in noise)")
     return overlap
 
 

@@ -1,5 +1,5 @@
 """The FI family: Make-A-Video's masked frame interpolation network in pixel space (interpolate, extend, and
-temporal super-resolution through ``vgen.pipelines.generate.raise_frame_rate``)."""
+temporal super-resolution as an upscaling stage: ``vgen upscale``, cascades; ``upscale.py``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class FIFamily(PixelFamily):
         frames, as the network was trained to (its extrapolation masks)."""
         from vgen.families.fi.upscale import frame_rate_plan, frame_rate_windows
 
+        if options.overlap is not None or options.aug_level is not None:
+            raise VgenError(f"--overlap and --aug-level are for spatial SR stages; {model.config.name} raises the "
+                            "frame rate in its own interpolation windows (its known frames' noise level is the "
+                            "config's aug_sample_level)")
         factor = model.config.upscale_factor
         windows = frame_rate_windows(model, total_frames, factor) if total_frames else None
         return frame_rate_plan(model, chunks, factor), windows

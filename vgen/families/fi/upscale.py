@@ -6,7 +6,6 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from vgen.errors import VgenError
 from vgen.io.video import frames_to_tensor, tensor_to_frames
 from vgen.pipelines import windows as W
 from vgen.pipelines.clip import Condition
@@ -37,8 +36,7 @@ def frame_rate_plan(model, chunks: Iterable[np.ndarray], factor: int) -> W.Steps
             yield W.Emit(frames)
         else:
             sent = yield step
-    if tail is None:
-        raise VgenError(f"raising the frame rate by {factor} needs at least 2 input frames")
+    assert tail is not None  # W.interpolation refuses fewer than two frames
     given = len(tail)  # all the last `known` frames, or the whole (shorter) video
     video = frames_to_tensor(tail).to(model.device)
     condition = Condition.aligned(model, model.encode(video), range(given))

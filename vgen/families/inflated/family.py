@@ -75,7 +75,7 @@ class InflatedFamily(PixelFamily):
                 raise VgenError(f"--stage temporal inflates a trained image model but preset {config.name!r} starts "
                                 "untrained; train it with --stage image first, then pass that model as --from NAME")
             return ["temporal"]
-        raise VgenError(f"{_TWO_RUNS}; got --stage {choice}")
+        raise VgenError(_TWO_RUNS if choice == "all" else f"{_TWO_RUNS}; got --stage {choice}")
 
     def default_name(self, config: InflatedConfig, choice: str) -> str:
         """``<preset>-image`` and ``<preset>-temporal``: inflating an image model never replaces it in the store."""
