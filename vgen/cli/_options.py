@@ -46,6 +46,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print a one-line JSON sum
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or final line.",
                                         rich_help_panel="Output")]
 AugLevelOpt = Annotated[Optional[float], typer.Option(
-    "--aug-level", parser=finite_float, help="Upscaling models: noise-augmentation level s in [0, 1] the input is "
+    "--aug-level", parser=finite_float, help="Upscaling models: noise-augmentation level s in [0, 1) the input is "
     "conditioned at (0 = as given; higher trusts its fine detail less) \\[default: the model's].",
     rich_help_panel="Sampling")]
