@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
+
+
+# A suite started as a background job (`pytest ... &` in a script, nohup) inherits SIGINT ignored, and the Ctrl-C tests
+# need it delivered: to this process, and to the vgen processes it starts (exec turns a Python handler back into the
+# default action, whereas an ignored signal stays ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def synthetic_frames(t: int = 16, h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
