@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from vgen.families.dit.config import PRESETS, DiTConfig  # noqa: E402
 from vgen.families.dit.denoiser import DiTDenoiser  # noqa: E402
+from vgen.io.atomic import refuse_existing, write_text_atomic  # noqa: E402
 
 LAYOUTS = ("windowed", "factorised", "full")
 
@@ -64,6 +65,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
     opts = parser.parse_args()
+    refusal = refuse_existing(opts.out, "--out")
+    if refusal:
+        parser.error(refusal)
 
     load_before = os.getloadavg()
     cases = [(layout, frames) for layout in opts.layouts for frames in opts.frames]
@@ -98,7 +102,7 @@ def main() -> int:
                           "torch": torch.__version__, "platform": platform.platform()},
               "load_average_before": load_before, "load_average_after": load_after,
               "rows": rows, f"growth_{long}_over_{short}_frames": growth}
-    opts.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(opts.out, json.dumps(result, indent=2) + "\n")
 
     print(f"{'layout':<11} {'frames':>6} {'tokens':>7} {'GFLOPs':>10} {'attn GFLOPs':>12} {'median s':>9}")
     for row in rows:

@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import run_child as measured_child  # noqa: E402
 from vgen.config import PRESETS, preset  # noqa: E402
 from vgen.config.base import ModelConfigBase  # noqa: E402
+from vgen.io.atomic import refuse_existing, write_text_atomic  # noqa: E402
 from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
@@ -878,6 +879,9 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
+    refusal = None if opts.child_sample else refuse_existing(opts.out, "--out")  # a child's --out is /dev/null
+    if refusal:
+        parser.error(refusal)
     if opts.repeats is None:
         opts.repeats = 1 if opts.smoke else 3
     if opts.matmul_sizes is None:
@@ -923,7 +927,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                           "python": platform.python_version(), "platform": platform.platform(),
                           "processor": cpu_model_name(), "peers_installed": peers_installed},
               **results}
-    opts.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_text_atomic(opts.out, json.dumps(report, indent=2, default=str) + "\n")
     print_tables(results)
     print(f"\nresults in {opts.out}")
     return 1 if failed else 0

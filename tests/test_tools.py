@@ -105,3 +105,35 @@ def test_upscale_seams_measures_every_window_scheme_at_its_boundaries() -> None:
     shared = upscale_seams.upscale_with(model, videos[0][:, ::2, ::2], SamplerSettings(steps=2), overlap=0,
                                         seeds=lambda k: 0, level=None)
     assert np.array_equal(fresh[:8], shared[:8]) and not np.array_equal(fresh[8:], shared[8:])
+
+
+@pytest.mark.parametrize("tool,args", [
+    ("diagnose", ["--model", "no-such-model", "--json"]),
+    ("inflation_report", ["--image", "no-such-model", "--video", "no-such-model", "--json"]),
+    ("upscale_seams", ["--model", "no-such-model", "--data", "nowhere", "--json"]),
+])
+def test_reports_refuse_an_existing_json_before_any_work(tool: str, args: list[str], tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    import importlib
+
+    existing = tmp_path / "report.json"
+    existing.write_text("keep")
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(tool).main([*args, str(existing)])
+    assert exc.value.code == 2 and existing.read_text() == "keep"
+    assert f"--json {existing} already exists; choose another path" in capsys.readouterr().err
+
+
+def test_write_text_atomic_replaces_whole_files_and_refuses_a_fifo(tmp_path: Path) -> None:
+    import os
+
+    from vgen.errors import VgenError
+    from vgen.io.atomic import write_text_atomic
+
+    target = tmp_path / "r.json"
+    write_text_atomic(target, "one")
+    write_text_atomic(target, "two")
+    assert target.read_text() == "two" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(VgenError, match="not a regular file"):
+        write_text_atomic(tmp_path / "pipe", "x")

@@ -27,6 +27,7 @@ import torch
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
 from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
+from vgen.io.atomic import refuse_existing, write_text_atomic
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
 from vgen.pipelines.clip import Condition, sample_clip
 from vgen.pipelines.windows import make_generator
@@ -174,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps of the seam test (default 20)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
     args = parser.parse_args(argv)
+    refusal = refuse_existing(args.json, "--json")
+    if refusal:
+        parser.error(refusal)
     torch.manual_seed(0)
     started = time.time()
     model = load_model(args.model, device="cpu")
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
               f"a wrong latent {seams['seam_change_wrong_previous']:.2f}, the true previous clip's frames encoded again "
               f"{seams['seam_change_reencoded_previous']:.2f} (grey levels)", file=out)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     return 0
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
+from vgen.io.atomic import refuse_existing, write_text_atomic
 from vgen.io.video import tensor_to_frames
 from vgen.metrics.frames import frame_frechet_distance
 from vgen.metrics.generated import generated_clips
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", default="bouncing", help="synthetic data kind the models were trained on")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    refusal = refuse_existing(args.json, "--json")
+    if refusal:
+        parser.error(refusal)
     started = time.perf_counter()
     image_model, video_model = load_model(args.image, "cpu"), load_model(args.video, "cpu")
     frames, resolution = video_model.clip_frames, video_model.resolution
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for section, values in figures.items():
         print(f"{section}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()), file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
     return 0
 
 

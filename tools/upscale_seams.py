@@ -28,6 +28,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from vgen.io.atomic import refuse_existing, write_text_atomic
 from vgen.io.video import frames_to_tensor, read_all, tensor_to_frames
 from vgen.metrics.clips import discover
 from vgen.metrics.reconstruction import psnr_per_video
@@ -86,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
+    refusal = refuse_existing(args.json, "--json")
+    if refusal:
+        parser.error(refusal)
 
     model = load_model(args.model, device=args.device)
     overlap = check_options(model, UpscaleOptions(overlap=args.overlap, aug_level=args.aug_level))
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<9} {row['seam_change']:7.2f} {row['inside_change']:7.2f} {row['seam_ratio']:6.2f} {psnr_text}",
               file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
     return 0
 
 

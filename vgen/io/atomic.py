@@ -114,6 +114,21 @@ def atomic_path(dst: str | os.PathLike[str], *, directory: bool = False) -> Iter
         raise
 
 
+def write_text_atomic(dst: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``dst`` through ``atomic_path``: readers see the old file or the whole new one, never part of
+    it, and a device or FIFO at ``dst`` is refused."""
+    with atomic_path(dst) as tmp:
+        tmp.write_text(text)
+
+
+def refuse_existing(dst: Optional[Path], option: str) -> Optional[str]:
+    """A one-line refusal when a report path given as ``option`` already exists (``None``: free to write), for tools
+    that must not overwrite a file they were not asked to."""
+    if dst is not None and (dst.exists() or dst.is_symlink()):
+        return f"{option} {dst} already exists; choose another path (reports never replace a file)"
+    return None
+
+
 def _replace(tmp: Path, dst: Path) -> None:
     """Move ``tmp`` onto ``dst``; an existing folder is moved aside and deleted only afterwards."""
     if tmp.is_dir() and dst.exists():
