@@ -29,10 +29,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from vgen.io.atomic import refuse_existing, write_text_atomic
-from vgen.io.video import frames_to_tensor, read_all, tensor_to_frames
+from vgen.io.video import frames_to_tensor, read_all
 from vgen.metrics.clips import discover
 from vgen.metrics.reconstruction import psnr_per_video
 from vgen.metrics.seams import SeamReport
+from vgen.metrics.upscale import baseline_frames, degrade_frames
 from vgen.pipelines import windows as W
 from vgen.pipelines.model import LoadedModel, load_model
 from vgen.pipelines.settings import SamplerSettings
@@ -60,12 +61,11 @@ def measure(model: LoadedModel, videos: list[np.ndarray], settings: SamplerSetti
     reports |= {"truth": SeamReport(clip, clip - overlap), "bicubic": SeamReport(clip, clip - overlap)}
     psnrs: dict[str, list[float]] = {name: [] for name in reports}
     for video in videos:
-        hi = frames_to_tensor(video).to(model.device)
-        source = tensor_to_frames(model.family.upscale_input(model, hi))
+        source = degrade_frames(model, video)
         made = {name: upscale_with(model, source, settings, overlap=o, seeds=seeds, level=level)
                 for name, (o, seeds) in schemes.items()}
         made["truth"] = video
-        made["bicubic"] = tensor_to_frames(model.family.upscale_baseline(model, frames_to_tensor(source).to(model.device)))
+        made["bicubic"] = baseline_frames(model, source)
         for name, frames in made.items():
             reports[name].add(frames)
             psnrs[name].append(psnr(video, frames))

@@ -53,17 +53,11 @@ def cascade_cmd(
 
       vgen sample --model my-cascade -o big.mp4
     """
-    from vgen.pipelines.cascade import create_cascade, describe_cascade
-    from vgen.pipelines.settings import SAMPLER_NAMES
+    from vgen.pipelines.cascade import check_stage_values, create_cascade, describe_cascade
 
     samplers = split_list("--stage-sampler", stage_sampler)
-    for sampler in samplers:
-        if sampler not in SAMPLER_NAMES:
-            raise VgenError(f"unknown sampler {sampler!r} in --stage-sampler; choose from: {', '.join(SAMPLER_NAMES)}")
     steps = split_list("--stage-steps", stage_steps, int)
-    for option, values in (("--stage-sampler", samplers), ("--stage-steps", steps)):
-        if len(values) not in (0, 1, len(stages)):
-            raise VgenError(f"{option} takes one value per stage ({len(stages)}) or one for all; got {len(values)}")
+    check_stage_values(stages, samplers, steps)
     expand = (lambda values: values * len(stages) if len(values) == 1 else values)
     target = create_cascade(name, stages, samplers=expand(samplers), steps=expand(steps))
     info = describe_cascade(target)

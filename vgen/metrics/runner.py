@@ -308,9 +308,8 @@ def _upscale(run: _Run) -> Result:
     baseline (bicubic for spatial SR)."""
     import numpy as np
 
-    from vgen.io.video import frames_to_tensor, tensor_to_frames
     from vgen.metrics.evaluate import SetInfo
-    from vgen.metrics.upscale import upscale_scores
+    from vgen.metrics.upscale import baseline_frames, degrade_frames, upscale_scores
     from vgen.pipelines.upscale import UpscaleOptions, check_options, upscale_video
 
     r, loaded, protocol = run.request, run.model, run.protocol
@@ -324,18 +323,13 @@ def _upscale(run: _Run) -> Result:
     overlap = check_options(loaded, options)
     clipset = run.clipset(r.upscale, size=loaded.resolution)
 
-    def degrade(clip: np.ndarray) -> np.ndarray:
-        return tensor_to_frames(family.upscale_input(loaded, frames_to_tensor(clip).to(loaded.device)))
-
     def upscale(source: np.ndarray, index: int) -> np.ndarray:
         job = upscale_video(loaded, [source], r.settings, seed=r.seed + index, options=options)
         return np.concatenate(list(job.chunks(None)))
 
-    def baseline(source: np.ndarray) -> np.ndarray:
-        return tensor_to_frames(family.upscale_baseline(loaded, frames_to_tensor(source).to(loaded.device)))
-
     with run.hooks.progress("upscale", r.num) as progress:
-        result = upscale_scores(clipset.clips(r.num), degrade, upscale, baseline, total=r.num, callback=progress)
+        result = upscale_scores(clipset.clips(r.num), lambda clip: degrade_frames(loaded, clip), upscale,
+                                lambda source: baseline_frames(loaded, source), total=r.num, callback=progress)
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--upscale", info, r.num)
     protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": r.settings.sampler,

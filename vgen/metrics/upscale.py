@@ -9,13 +9,27 @@ rounded to 8 bits. Scores as in ``vgen.metrics.paired`` over all frames, with th
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
 
 from vgen.metrics.paired import PairedScores
 
 Callback = Callable[[int, Optional[int], dict], None]
+
+
+def degrade_frames(model: Any, clip: np.ndarray) -> np.ndarray:
+    """uint8 (T, H, W, 3) at the model's output size -> what the stage was trained to undo, rounded to 8 bits."""
+    from vgen.io.video import frames_to_tensor, tensor_to_frames
+
+    return tensor_to_frames(model.family.upscale_input(model, frames_to_tensor(clip).to(model.device)))
+
+
+def baseline_frames(model: Any, source: np.ndarray) -> np.ndarray:
+    """The stage's plain upscaling of uint8 ``source`` frames (bicubic for spatial SR), rounded to 8 bits."""
+    from vgen.io.video import frames_to_tensor, tensor_to_frames
+
+    return tensor_to_frames(model.family.upscale_baseline(model, frames_to_tensor(source).to(model.device)))
 
 
 def upscale_scores(clips: Iterable[np.ndarray], degrade: Callable[[np.ndarray], np.ndarray],

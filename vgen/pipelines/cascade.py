@@ -204,6 +204,19 @@ def load_cascade(directory: Path, device: str = "auto") -> Cascade:
     return cascade
 
 
+def check_stage_values(names: Sequence[str], samplers: Sequence[str], steps: Sequence[int]) -> None:
+    """``--stage-sampler`` / ``--stage-steps`` take one value per stage or one for all, and known sampler names."""
+    from vgen.pipelines.settings import SAMPLER_NAMES
+
+    for sampler in samplers:
+        if sampler not in SAMPLER_NAMES:
+            raise VgenError(f"unknown sampler {sampler!r} in --stage-sampler; choose from: {', '.join(SAMPLER_NAMES)}")
+    for option, values in (("--stage-sampler", samplers), ("--stage-steps", steps)):
+        if len(values) not in (0, 1, len(names)):
+            raise VgenError(f"{option} takes one value per stage ({len(names)}: {', '.join(names)}) or one for all; "
+                            f"got {len(values)}")
+
+
 def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequence[str] = (),
                    steps: Sequence[int] = ()) -> list["SamplerSettings"]:
     """Each stage's settings. Sampler: ``samplers`` (``--stage-sampler``, one per stage or one for all; ``vgen sample``
@@ -211,11 +224,7 @@ def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequ
     ``settings.sampler``. Steps: ``--stage-steps``, else ``--steps``, else the cascade's default, else the stage
     model's. The method, guidance, class label and timestep grid are the base stage's only (the grids of the official
     samplers belong to the imported base models)."""
-    count = len(cascade.models)
-    for option, values in (("--stage-sampler", samplers), ("--stage-steps", steps)):
-        if len(values) not in (0, 1, count):
-            raise VgenError(f"{option} takes one value per stage ({count}: {', '.join(cascade.names)}) or one for all; "
-                            f"got {len(values)}")
+    check_stage_values(cascade.names, samplers, steps)
     result = []
     for i, stage in enumerate(cascade.spec.stages):
         sampler = samplers[i if len(samplers) > 1 else 0] if samplers else stage.sampler or settings.sampler

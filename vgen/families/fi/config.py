@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel
+from vgen.config.base import DiffusionConfig, ModelConfigBase, StrictModel, check_heads_divide
 from vgen.families import Capabilities
 
 
@@ -43,10 +43,7 @@ class FIUNetConfig(StrictModel):
 
     @model_validator(mode="after")
     def _heads_divide_channels(self) -> "FIUNetConfig":
-        for mult in self.channel_mult:
-            channels = mult * self.model_channels
-            if channels > self.head_dim and channels % self.head_dim:
-                raise ValueError(f"head_dim {self.head_dim} must divide every level's channels (got {channels})")
+        check_heads_divide(self.model_channels, self.channel_mult, self.head_dim)
         return self
 
 
