@@ -26,6 +26,9 @@ def test_recipe_chains_its_stages_and_resumes_a_started_one(tmp_path: Path) -> N
     first = train_bundled.command_for("pvdm-mini-bouncing", stages[0], runs)
     assert first[first.index("--model") + 1] == "pvdm-mini"
     assert "--resume" not in first
+    assert first[first.index("--device") + 1] == "auto" and first[first.index("--num-workers") + 1] == "0"
+    on_gpu = train_bundled.command_for("pvdm-mini-bouncing", stages[0], runs, "cuda", 3)
+    assert on_gpu[on_gpu.index("--device") + 1] == "cuda" and on_gpu[on_gpu.index("--num-workers") + 1] == "3"
     later = train_bundled.command_for("pvdm-mini-bouncing", stages[-1], runs)
     assert later[later.index("--model") + 1] == f"pvdm-mini-bouncing--{stages[-2].name}"
     # A stage whose run folder was started (even if killed before its first checkpoint) is continued.

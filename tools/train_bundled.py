@@ -4,6 +4,7 @@
     python tools/train_bundled.py lvdm-mini-bouncing --runs ~/vgen-recipe
     python tools/train_bundled.py pvdm-mini-bouncing --dry-run  # print the commands only
     python tools/train_bundled.py pvdm-mini-bouncing --install vgen/assets/models
+    python tools/train_bundled.py vdm-mini-bouncing --device cuda --num-workers 2   # the GPU recipes
 
 Each model is a list of `vgen train` stages. A stage writes its run folder under ``--runs`` and registers
 its result in the model store (``$VGEN_HOME``) under ``<model>--<stage>``; the next stage fine-tunes that
@@ -56,24 +57,35 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion-more", "@ae-more", ("--stage", "diffusion", "--steps", "800", "--lr", "1e-3",
                                              "--warmup", "50", "--lr-decay", "cosine", "--batch-size", "16",
                                              "--ema-decay", "0.999"), seed=1),
-        # A fifth stage, 1,600 more plane-UNet steps at 5e-4 (cosine, fresh clips, seed 2), was tried and changed
-        # nothing measurable (FVD16 1236 -> 1198 at N = 128, seam ratio 5.33 -> 5.29; README "What limits
-        # quality"), so the bundled model is the fourth stage's.
+        # A fifth CPU stage, 1,600 more plane-UNet steps at 5e-4 (cosine, fresh clips, seed 2), changed nothing
+        # measurable (FVD16 1236 -> 1198 at N = 128, seam ratio 5.33 -> 5.29). The last two stages ran on one H100
+        # (bf16 autocast, `--device cuda --num-workers 3`, beside four other runs): 4x the batch and 3x the clips
+        # of all CPU stages together (README "What limits quality").
+        Stage("ae-gpu", "@diffusion-more", ("--stage", "ae", "--steps", "4640", "--lr", "1e-3", "--warmup", "100",
+                                            "--lr-decay", "cosine", "--batch-size", "32"), seed=2),
+        Stage("diffusion-gpu", "@ae-gpu", ("--stage", "diffusion", "--steps", "2056", "--lr", "1e-3", "--warmup",
+                                           "100", "--lr-decay", "cosine", "--batch-size", "64", "--ema-decay",
+                                           "0.9995"), seed=2),
     ),
     # VDM in pixel space, frame-aligned: the interpolation model (vdm-mini preset: 8-frame clips, v-prediction,
     # half of the known-frame masks are every 2nd/3rd/4th frame).
+    # 2,000 steps at batch 8 on the CPU repainted the static background (25.7 dB against 32.6 for blending), so it
+    # trains from scratch on the GPU: 5,408 steps at batch 32 (one H100, bf16 autocast, beside four other runs).
     "vdm-mini-bouncing": (
-        Stage("diffusion", "vdm-mini", ("--stage", "diffusion", "--steps", "2000", "--lr", "1e-3", "--warmup", "100",
-                                        "--lr-decay", "cosine", "--batch-size", "8", "--ema-decay", "0.999")),
+        Stage("diffusion", "vdm-mini", ("--stage", "diffusion", "--steps", "5408", "--lr", "1e-3", "--warmup", "200",
+                                        "--lr-decay", "cosine", "--batch-size", "32", "--ema-decay", "0.9995"),
+              seed=4),
     ),
     # DiT (GenTron / W.A.L.T.-style transformer over a causal 3D autoencoder's latents), the FVD check of the
     # transformer family: 17-frame 32² clips, latents 5 × 8 × 8. A first attempt with 1,000 autoencoder steps at
     # 2e-3 learned only the background (flat frames, 16.2 dB on a held-out clip), so the autoencoder trains longer.
+    # 4,000 autoencoder steps at batch 8 took over 3 CPU hours, so both stages ran on the GPU (one H100, bf16
+    # autocast, beside four other runs).
     "dit-mini-bouncing": (
-        Stage("ae", "dit-mini", ("--stage", "ae", "--steps", "4000", "--lr", "1e-3", "--warmup", "200",
-                                 "--lr-decay", "cosine", "--batch-size", "8")),
-        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "2000", "--lr", "1e-3", "--warmup", "100",
-                                   "--lr-decay", "cosine", "--batch-size", "8", "--ema-decay", "0.999")),
+        Stage("ae", "dit-mini", ("--stage", "ae", "--steps", "7395", "--lr", "1e-3", "--warmup", "200",
+                                 "--lr-decay", "cosine", "--batch-size", "32"), seed=5),
+        Stage("diffusion", "@ae", ("--stage", "diffusion", "--steps", "992", "--lr", "1e-3", "--warmup", "99",
+                                   "--lr-decay", "cosine", "--batch-size", "32", "--ema-decay", "0.9995"), seed=5),
     ),
     # FI (Make-A-Video's frame interpolation network) in pixel space: the fi-mini preset (5-frame clips, keys every
     # 2nd/3rd/4th frame or the first/last frames, residual from frame blending, v-prediction), 4200 steps in two
@@ -128,12 +140,13 @@ def is_finished(run_dir: Path) -> bool:
     return pointer.is_file() and pointer.read_text().strip().endswith("-done")
 
 
-def command_for(model: str, stage: Stage, runs: Path) -> list[str]:
+def command_for(model: str, stage: Stage, runs: Path, device: str = "auto", num_workers: int = 0) -> list[str]:
     run_dir = runs / f"{model}--{stage.name}"
     start = stored_name(model, next(s for s in RECIPES[model] if s.name == stage.start[1:])) \
         if stage.start.startswith("@") else stage.start
     cmd = [sys.executable, "-m", "vgen", "train", "--model", start, *DATA, "--seed", str(stage.seed), *stage.args,
-           "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "100"]
+           "--name", stored_name(model, stage), "--out", str(run_dir), "--save-every", "100", "--device", device,
+           "--num-workers", str(num_workers)]
     if (run_dir / "config.json").is_file():
         cmd.append("--resume")  # continues from its last checkpoint, or starts again if it was killed before one
     return cmd
@@ -145,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("recipe-runs"), help="folder for the run folders")
     parser.add_argument("--install", type=Path, help="copy the finished model into DIR/<model>")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and stop")
+    parser.add_argument("--device", default="auto", help="vgen train --device (auto: CUDA when there is one)")
+    parser.add_argument("--num-workers", type=int, default=0, help="data-loading workers per run (3 on the GPU)")
     args = parser.parse_args(argv)
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     args.runs.mkdir(parents=True, exist_ok=True)
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if is_finished(run_dir) and (models_dir() / stored_name(args.model, stage)).is_dir():
             print(f"[{stage.name}] finished: {run_dir}", file=sys.stderr)
             continue
-        cmd = command_for(args.model, stage, args.runs)
+        cmd = command_for(args.model, stage, args.runs, args.device, args.num_workers)
         print(f"[{stage.name}] {shlex.join(cmd)}", file=sys.stderr)
         if args.dry_run:
             continue
