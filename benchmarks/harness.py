@@ -51,6 +51,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import types
@@ -73,7 +74,8 @@ from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
 
-SECTIONS = ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+SECTIONS = ("cli", "matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+HELP_TARGET_S = 0.3  # issue #14: `vgen --help` answers in under 0.3 s
 BUNDLED = "pvdm-mini-bouncing"
 PEERS = {"video-diffusion-pytorch": ("video_diffusion_pytorch", "Unet3D"),
          "diffusers": ("diffusers", "UNet3DConditionModel")}
@@ -773,10 +775,28 @@ def section_dit_vs_unet(opts: argparse.Namespace, results: dict[str, Any]) -> di
             "time_ratio_unet_to_dit": rows[1]["median_s"] / rows[0]["median_s"], "rows": rows}
 
 
+# ----------------------------------------------------------------------------- 0. start-up of the command line
+
+def section_cli(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of whole `python -m vgen --help` processes and of `import vgen.cli` alone (fresh interpreters,
+    interleaved, after a warm-up that fills the page cache), and which heavy modules that import pulls in."""
+    repeats = 5 if opts.repeats is None else max(opts.repeats, 1)
+    commands = {"vgen --help": [sys.executable, "-m", "vgen", "--help"],
+                "import vgen.cli": [sys.executable, "-c", "import vgen.cli"]}
+    cases = {key: (lambda cmd=cmd: subprocess.run(cmd, capture_output=True, check=True)) for key, cmd in commands.items()}
+    times = interleaved(cases, repeats, opts.warmup)
+    probe = "import sys, vgen.cli; print(' '.join(m for m in ('torch', 'numpy', 'pydantic', 'vgen.config') if m in sys.modules))"
+    heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    rows = [{"command": key, "median_s": median(v), "times_s": v} for key, v in times.items()]
+    help_s = median(times["vgen --help"])
+    return {"rows": rows, "heavy_modules_imported": heavy, "target_s": HELP_TARGET_S,
+            "help_meets_target": help_s is not None and help_s < HELP_TARGET_S}
+
+
 # ----------------------------------------------------------------------------- the run
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]] = {
-    "matmul": section_matmul, "forward": section_forward, "sample": section_sample, "training": section_training,
+    "cli": section_cli, "matmul": section_matmul, "forward": section_forward, "sample": section_sample, "training": section_training,
     "peers": section_peers, "pvdm_vs_vdm": section_pvdm_vs_vdm, "dit_vs_unet": section_dit_vs_unet,
 }
 
@@ -804,7 +824,12 @@ def print_tables(results: dict[str, Any]) -> None:
         if section.get("skipped") or section.get("error"):
             print(f"   skipped: {section['skipped']}" if section.get("skipped") else f"   ERROR: {section['error']}")
             continue
-        if name == "matmul":
+        if name == "cli":
+            for r in section["rows"]:
+                print(f"{r['command']:<16} {r['median_s']:>7.3f} s")
+            print(f"--help under {section['target_s']} s: {'yes' if section['help_meets_target'] else 'NO'}; heavy "
+                  f"modules imported by vgen.cli: {', '.join(section['heavy_modules_imported']) or 'none'}")
+        elif name == "matmul":
             print(f"{'n':>6} {'GFLOP/s':>9}   threads {section['threads']}")
             for r in section["rows"]:
                 print(f"{r['n']:>6} {r['gflops_s']:>9.2f}")

@@ -37,7 +37,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    for name in ("matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
+    for name in ("cli", "matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
         section = report[name]
         assert "error" not in section, (name, section.get("error"))
         assert section["load_average_before"] and section["load_average_after"]
@@ -45,6 +45,9 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
             assert "skipped" not in section, name
         assert name in proc.stdout  # each section has a table
 
+    cli = report["cli"]
+    assert [row["command"] for row in cli["rows"]] == ["vgen --help", "import vgen.cli"]
+    assert all(row["median_s"] > 0 for row in cli["rows"]) and cli["heavy_modules_imported"] == []
     assert report["matmul"]["peak_gflops_s"] > 0 and report["matmul"]["threads"] >= 1
     forward = {row["model"]: row for row in report["forward"]["rows"]}
     assert {"pvdm-tiny", "vdm-tiny", "lvdm-tiny", "dit-tiny", "bundled:pvdm-mini-bouncing"} <= set(forward)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, get_args
+from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# The step grids a sampler can run on (``vgen.diffusion.schedules.Schedule.timesteps``), and ``official``: the model
-# family's own published DDIM (its grid, eta and x0 clamping; ``vgen.pipelines.settings.OfficialSampler``).
-ScheduleGrid = Literal["linspace", "leading", "trailing", "pvdm", "ldm", "official"]
-SCHEDULE_GRIDS: tuple[str, ...] = get_args(ScheduleGrid)
+from vgen.schedule_grids import ScheduleGrid
 
 
 class StrictModel(BaseModel):

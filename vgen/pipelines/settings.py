@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from vgen.config.base import SCHEDULE_GRIDS, ScheduleGrid
+from vgen.schedule_grids import SCHEDULE_GRIDS, ScheduleGrid
 from vgen.errors import VgenError
 
 if TYPE_CHECKING:  # pragma: no cover
