@@ -57,3 +57,34 @@ def test_sample_without_model_uses_the_default_and_is_reproducible(tmp_path):
         runs[name] = read_all(tmp_path / name)
     assert np.array_equal(runs["a"], runs["b"])      # same seed, same frames (exact PNGs)
     assert not np.array_equal(runs["a"], runs["c"])  # another seed, another video
+
+
+def test_interpolate_without_model_uses_the_bundled_vdm_and_beats_blending(tmp_path):
+    """The default interpolation model at its default strength (0.2) against frame blending on lossless held-out clips
+    (dataset seed 1000, never trained on): measured 34.01 against 30.45 dB over 128 clips (README)."""
+    from PIL import Image
+
+    from vgen.data.synthetic_dataset import SyntheticVideoDataset
+    from vgen.io.video import tensor_to_frames
+
+    home = tmp_path / "home"
+    data = SyntheticVideoDataset("bouncing", 3, 9, 32, seed=1000)
+    errors = {"model": [], "blend": []}
+    for i in range(3):
+        truth = tensor_to_frames(data[i]["video"]).astype(np.float64)  # (9, 32, 32, 3)
+        keys = []
+        for k in range(0, 9, 2):
+            path = tmp_path / f"c{i}-k{k}.png"
+            Image.fromarray(truth[k].astype(np.uint8)).save(path)
+            keys.append(str(path))
+        out = tmp_path / f"c{i}"
+        result = run_vgen("interpolate", *keys, "--frames", "1", "--steps", "25", "--format", "frames", "-o", str(out),
+                          "--json", home=home)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["model"] == "vdm-mini-bouncing" and summary["strength"] == 0.2
+        video = read_all(out).astype(np.float64)
+        assert video.shape == truth.shape and np.array_equal(video[::2], truth[::2])
+        errors["model"].append(((video[1::2] - truth[1::2]) ** 2).mean())
+        errors["blend"].append((((truth[:-1:2] + truth[2::2]) / 2 - truth[1::2]) ** 2).mean())
+    assert np.mean(errors["model"]) < np.mean(errors["blend"])

@@ -127,7 +127,7 @@ BAD = [
     (["interpolate", "short", "--model", "pvdm-tiny", "-o", "out.mp4"], "cannot interpolate"),
     (["interpolate", "short", "--model", "vdm-tiny", "--factor", "9", "-o", "out.mp4"], "at most 6"),
     (["interpolate", "notes.txt", "broken.mp4", "--model", "vdm-tiny", "-o", "out.mp4"], "two or more key images"),
-    (["interpolate", "short", "-o", "out.mp4"], "Missing option '--model'"),
+    (["interpolate", "short", "-o", "out.mp4", "--strength", "2"], "--strength must lie in (0, 1]"),
     (["sample", "--steps", "abc"], "Invalid value for '--steps'"),
 ]
 

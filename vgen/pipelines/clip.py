@@ -8,6 +8,7 @@ comes from the one ``generator`` of the sample (initial noise, ancestral noise, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
@@ -22,6 +23,7 @@ from vgen.pipelines.progress import Callback
 from vgen.pipelines.settings import SamplerSettings
 from vgen.sampling import sample
 from vgen.sampling.finite import FiniteGuard
+from vgen.sampling.steps import step_pairs
 from vgen.sampling.guidance import classifier_free_guidance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +87,14 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     x_T = torch.randn((1, *model.latent_shape()), generator=generator).to(model.device)
     run = settings.for_model(model)
     guard = FiniteGuard(run.steps, callback)
+    start = None
+    if settings.strength is not None and settings.strength < 1:
+        # SDEdit (Meng et al. 2022): the clip the known frames suggest, noised to the level ``strength`` of the
+        # schedule, and only the steps from there down.
+        start = round(settings.strength * (schedule.num_timesteps - 1))
+        first = step_pairs(schedule, run.steps, run.knobs.get("spacing", "linspace"), start)[0][0]
+        a = schedule.alpha_bar_of(first)
+        x_T = math.sqrt(a) * model.family.blended_start(model, condition).to(x_T) + math.sqrt(1 - a) * x_T
 
     def wrap(raw: RawFn) -> Denoiser:
         return Denoiser(guard.raw(raw), schedule=schedule, prediction=model.config.diffusion.prediction,
@@ -93,8 +103,44 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
         z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
-                    callback=guard.progress, **run.knobs)
+                    callback=guard.progress, **run.knobs, **({} if start is None else {"start": start}))
     return finalize(guard.result(z0.float()))
+
+
+def blend_along_time(clip: Tensor, known: Tensor) -> Tensor:
+    """``clip`` (B, C, T, ...) with every frame that ``known`` (T,) bool does not mark replaced by the linear blend of
+    the nearest known frames before and after it (a copy of the nearest one at either end)."""
+    index = [int(i) for i in torch.nonzero(known).flatten()]
+    if not index:
+        raise VgenError("--strength starts from the given frames blended, but this window has none; drop --strength")
+    out = clip.clone()
+    for j in range(clip.shape[2]):
+        if j in index:
+            continue
+        left = max((i for i in index if i < j), default=None)
+        right = min((i for i in index if i > j), default=None)
+        if left is None or right is None:
+            out[:, :, j] = clip[:, :, right if left is None else left]
+        else:
+            w = (j - left) / (right - left)
+            out[:, :, j] = (1 - w) * clip[:, :, left] + w * clip[:, :, right]
+    return out
+
+
+def blended_init(model: "LoadedModel", condition: Condition) -> Tensor:
+    """The clip latent the known frames suggest (``--strength``): known latent frames blended along time, or known
+    video frames blended and encoded."""
+    if condition.latent is not None and condition.latent_mask is not None:
+        return blend_along_time(condition.latent, condition.latent_mask)
+    if condition.frames is not None and condition.positions:
+        frames, positions = condition.frames, condition.positions
+        clip = frames.new_zeros((*frames.shape[:2], model.clip_frames, *frames.shape[3:]))
+        clip[:, :, positions] = frames
+        known = torch.zeros(model.clip_frames, dtype=torch.bool)
+        known[positions] = True
+        return model.encode(blend_along_time(clip, known))
+    raise VgenError("--strength starts from given frames, and this clip has none (it is for vgen interpolate); "
+                    "drop --strength")
 
 
 def check_class_label(model: "LoadedModel", label: Optional[int]) -> None:

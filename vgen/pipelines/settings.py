@@ -75,6 +75,7 @@ class SamplerSettings:
     method: Optional[str] = None
     motion_guidance: Optional[float] = None
     schedule_grid: Optional[ScheduleGrid] = None
+    strength: Optional[float] = None  # interpolation only: start from the given frames blended, noised to this level
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
@@ -88,6 +89,8 @@ class SamplerSettings:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:
             raise VgenError(f"--eta must be >= 0 (got {self.eta})")
+        if self.strength is not None and not 0 < self.strength <= 1:
+            raise VgenError(f"--strength must lie in (0, 1] (got {self.strength}); 1 starts from pure noise")
         for knob, value in (("eta", self.eta),):
             if value is not None and knob not in SAMPLER_KNOBS[self.sampler]:
                 users = [name for name, knobs in SAMPLER_KNOBS.items() if knob in knobs]

@@ -38,12 +38,12 @@ def ddim_step(pred: Prediction, alpha_bar: float, alpha_bar_prev: float, eta: fl
 @torch.no_grad()
 def sample_ddim(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                 generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                eta: float = 0.0, spacing: Spacing = "linspace") -> Tensor:
+                eta: float = 0.0, spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
     """DDIM from x_T with ``steps`` denoiser calls; the last step returns x0_pred."""
     if eta < 0:
         raise ValueError(f"DDIM eta must be >= 0 (got {eta})")
     check_generators(generators, x_T.shape[0])
-    pairs = step_pairs(schedule, steps, spacing)
+    pairs = step_pairs(schedule, steps, spacing, start)
     x = x_T
     for done, (t, t_prev) in enumerate(pairs, start=1):
         x = ddim_step(denoiser(x, t), schedule.alpha_bar_of(t), schedule.alpha_bar_of(t_prev), eta, generators)

@@ -39,10 +39,10 @@ def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_
 @torch.no_grad()
 def sample_ddpm(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                 generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                spacing: Spacing = "linspace") -> Tensor:
+                spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
     """Ancestral sampling from x_T ~ N(0, I) with ``steps`` denoiser calls; returns x_0."""
     check_generators(generators, x_T.shape[0])
-    pairs = step_pairs(schedule, steps, spacing)
+    pairs = step_pairs(schedule, steps, spacing, start)
     x = x_T
     for done, (t, t_prev) in enumerate(pairs, start=1):
         x = ancestral_step(x, denoiser(x, t), schedule, t, t_prev, generators)

@@ -26,10 +26,10 @@ from vgen.sampling.steps import Callback, report, step_pairs
 @torch.no_grad()
 def sample_dpmpp_2m(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                     generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                    spacing: Spacing = "linspace") -> Tensor:
+                    spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
     """DPM-Solver++(2M) from x_T with ``steps`` denoiser calls; good samples in 10-25 steps."""
     check_generators(generators, x_T.shape[0])
-    pairs = step_pairs(schedule, steps, spacing)
+    pairs = step_pairs(schedule, steps, spacing, start)
     x = x_T
     x0_older: Optional[Tensor] = None
     h_older = 0.0

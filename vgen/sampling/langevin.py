@@ -40,13 +40,13 @@ def langevin_correct(denoiser: DenoiserFn, z_s: Tensor, schedule: Schedule, s: i
 @torch.no_grad()
 def sample_langevin(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                     generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                    delta: float = 0.1, corrector_steps: int = 1, spacing: Spacing = "linspace") -> Tensor:
+                    delta: float = 0.1, corrector_steps: int = 1, spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
     """Predictor-corrector sampling: ``steps`` ancestral steps, each followed (except the last, which
     lands on clean data) by ``corrector_steps`` Langevin moves; 1 + corrector_steps calls per step."""
     if delta <= 0 or corrector_steps < 0:
         raise ValueError("Langevin needs delta > 0 and corrector_steps >= 0")
     check_generators(generators, x_T.shape[0])
-    pairs = step_pairs(schedule, steps, spacing)
+    pairs = step_pairs(schedule, steps, spacing, start)
     z = x_T
     for done, (t, t_prev) in enumerate(pairs, start=1):
         z = ancestral_step(z, denoiser(z, t), schedule, t, t_prev, generators)

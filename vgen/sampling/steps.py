@@ -9,8 +9,9 @@ from vgen.diffusion.schedules import Schedule, Spacing
 Callback = Callable[[int, int, dict], None]
 
 
-def step_pairs(schedule: Schedule, steps: int, spacing: Spacing) -> list[tuple[int, int]]:
-    """Consecutive (t, t_prev) pairs of the descending grid, ending with (t_last, −1) = clean data.
+def step_pairs(schedule: Schedule, steps: int, spacing: Spacing, start: Optional[int] = None) -> list[tuple[int, int]]:
+    """Consecutive (t, t_prev) pairs of the descending grid, ending with (t_last, −1) = clean data; with ``start``,
+    only the pairs from timestep ``start`` down (sampling from a partly noised input, SDEdit), at least the last one.
 
     The ``ldm`` grid ends with (1, 0) instead: the official LDM/LVDM DDIM moves its last step to alpha_bar_0, not
     to 1, and returns that sample as it is (LVDM lvdm/models/modules/util.py, ``make_ddim_sampling_parameters``:
@@ -18,7 +19,10 @@ def step_pairs(schedule: Schedule, steps: int, spacing: Spacing) -> list[tuple[i
     """
     grid = schedule.timesteps(steps, spacing)
     end = 0 if spacing == "ldm" else -1
-    return list(zip(grid, grid[1:] + [end]))
+    pairs = list(zip(grid, grid[1:] + [end]))
+    if start is None:
+        return pairs
+    return [p for p in pairs if p[0] <= start] or pairs[-1:]
 
 
 def report(callback: Optional[Callback], done: int, total: int, **info: object) -> None:

@@ -48,6 +48,10 @@ class FIFamily(PixelFamily):
                                generator=kit.generator)
         return bound.bounded(kit.wrap(bound)), bound.finalize
 
+    def blended_start(self, model, condition):
+        """FI diffuses the residual from blending the neighbouring keys, so the blended clip is a zero state."""
+        return torch.zeros((1, *model.latent_shape()), device=model.device)
+
     def diffusion_objective(self, config, networks, schedule, cond_drop_prob):
         from vgen.families.fi.objectives import fi_diffusion_objective
 
