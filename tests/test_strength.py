@@ -9,7 +9,7 @@ import torch
 from test_pipelines_generate import model
 from vgen.diffusion.schedules import make_schedule
 from vgen.errors import VgenError
-from vgen.pipelines.clip import blend_along_time
+from vgen.pipelines.clip import Condition, blended_init
 from vgen.pipelines.generate import interpolate_video
 from vgen.pipelines.settings import SamplerSettings
 from vgen.sampling import sample
@@ -41,14 +41,15 @@ def test_every_sampler_runs_only_the_steps_below_start(name: str) -> None:
     assert seen and max(seen) <= 400
 
 
-def test_blend_along_time_interpolates_between_and_copies_at_the_ends() -> None:
+def test_blended_start_interpolates_between_and_copies_at_the_ends() -> None:
+    m = model("vdm-tiny")
     clip = torch.zeros(1, 1, 6, 1, 1)
     clip[:, :, 1], clip[:, :, 4] = 1.0, 4.0
     known = torch.tensor([False, True, False, False, True, False])
-    out = blend_along_time(clip, known).flatten().tolist()
+    out = blended_init(m, Condition(latent=clip, latent_mask=known)).flatten().tolist()
     assert out == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
     with pytest.raises(VgenError, match="drop --strength"):
-        blend_along_time(clip, torch.zeros(6, dtype=torch.bool))
+        blended_init(m, Condition(latent=clip, latent_mask=torch.zeros(6, dtype=torch.bool)))
 
 
 def _inbetween(m, keys: np.ndarray, **settings) -> np.ndarray:

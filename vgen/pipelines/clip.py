@@ -107,40 +107,28 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     return finalize(guard.result(z0.float()))
 
 
-def blend_along_time(clip: Tensor, known: Tensor) -> Tensor:
-    """``clip`` (B, C, T, ...) with every frame that ``known`` (T,) bool does not mark replaced by the linear blend of
-    the nearest known frames before and after it (a copy of the nearest one at either end)."""
-    index = [int(i) for i in torch.nonzero(known).flatten()]
-    if not index:
-        raise VgenError("--strength starts from the given frames blended, but this window has none; drop --strength")
-    out = clip.clone()
-    for j in range(clip.shape[2]):
-        if j in index:
-            continue
-        left = max((i for i in index if i < j), default=None)
-        right = min((i for i in index if i > j), default=None)
-        if left is None or right is None:
-            out[:, :, j] = clip[:, :, right if left is None else left]
-        else:
-            w = (j - left) / (right - left)
-            out[:, :, j] = (1 - w) * clip[:, :, left] + w * clip[:, :, right]
-    return out
-
-
 def blended_init(model: "LoadedModel", condition: Condition) -> Tensor:
-    """The clip latent the known frames suggest (``--strength``): known latent frames blended along time, or known
-    video frames blended and encoded."""
+    """The clip latent the known frames suggest (``--strength``): every unknown frame the linear blend of its
+    neighbouring known ones (the nearest one copied past either end), as FI's ``neighbours`` computes it; known latent
+    frames for aligned latents, else known video frames blended and encoded."""
+    from vgen.families.fi.conditioning import neighbours
+
     if condition.latent is not None and condition.latent_mask is not None:
-        return blend_along_time(condition.latent, condition.latent_mask)
-    if condition.frames is not None and condition.positions:
-        frames, positions = condition.frames, condition.positions
-        clip = frames.new_zeros((*frames.shape[:2], model.clip_frames, *frames.shape[3:]))
-        clip[:, :, positions] = frames
-        known = torch.zeros(model.clip_frames, dtype=torch.bool)
-        known[positions] = True
-        return model.encode(blend_along_time(clip, known))
-    raise VgenError("--strength starts from given frames, and this clip has none (it is for vgen interpolate); "
-                    "drop --strength")
+        known, mask, encode = condition.latent, condition.mask_5d(), None
+    elif condition.frames is not None and condition.positions:
+        frames = condition.frames
+        known = frames.new_zeros((*frames.shape[:2], model.clip_frames, *frames.shape[3:]))
+        known[:, :, condition.positions] = frames
+        mask = known.new_zeros((1, 1, model.clip_frames, 1, 1))
+        mask[:, :, condition.positions] = 1
+        encode = model.encode
+    else:
+        mask = None
+    if mask is None or not bool((mask > 0.5).any()):
+        raise VgenError("--strength starts from given frames, and this clip has none (it is for vgen interpolate); "
+                        "drop --strength")
+    blend = neighbours(known, mask).blend
+    return blend if encode is None else encode(blend)
 
 
 def check_class_label(model: "LoadedModel", label: Optional[int]) -> None:
