@@ -12,6 +12,8 @@ import torch
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
 from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
+from vgen.families.pvdm.conditioning import aligned_condition
+from vgen.metrics.generated import generation_boundaries
 from vgen.metrics.reconstruction import psnr_per_video
 from vgen.metrics.seams import SeamReport
 from vgen.pipelines.generate import sample_video
@@ -45,9 +47,11 @@ def test_default_model_continues_its_clips_without_a_scene_reset() -> None:
     quality"), so the ratio is large even where the seam itself shrank from 28-37 to about 12 grey levels.
     """
     model = load_model(PVDM, device="cpu")
-    video = np.concatenate(list(sample_video(model, SamplerSettings(steps=20), frames=2 * model.clip_frames, seed=0).chunks(None)))
-    assert video.shape == (32, 32, 32, 3)
-    report = SeamReport(first=model.clip_frames, every=model.clip_frames)
+    first, every, span = generation_boundaries(model, 2 * model.clip_frames)
+    frames = first + every  # two clips
+    video = np.concatenate(list(sample_video(model, SamplerSettings(steps=20), frames=frames, seed=0).chunks(None)))
+    assert video.shape == (frames, 32, 32, 3)
+    report = SeamReport(first, every, span)
     report.add(video)
     scores = report.scores()
     assert scores["seam_change"] <= MAX_SEAM_CHANGE
@@ -58,8 +62,10 @@ def test_default_model_continues_its_clips_without_a_scene_reset() -> None:
 def test_default_model_uses_the_previous_clip_at_high_noise() -> None:
     """x0 error at t >= 900 with the null condition over that with the true previous clip's latent."""
     model = load_model(PVDM, device="cpu")
-    clips = held_out(2 * model.clip_frames)
-    previous, z0 = model.encode(clips[:, :, :model.clip_frames]), model.encode(clips[:, :, model.clip_frames:])
+    s, k = model.clip_frames, model.config.cond_overlap  # the conditioned clip starts k frames before the first ends
+    clips = held_out(2 * s - k)
+    previous = aligned_condition(model.encode(clips[:, :, :s]), model.unet.sizes, k)
+    z0 = model.encode(clips[:, :, s - k:])
     schedule = schedule_from_config(model.config.diffusion)
     g = torch.Generator().manual_seed(0)
     t = torch.randint(900, 1000, (len(clips),), generator=g)

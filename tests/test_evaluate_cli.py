@@ -87,6 +87,8 @@ def test_json_scores_record_the_protocol_and_the_cache_is_reused(data: Path) -> 
         (["--real", "{real}", "--fake", "{real}", "--start", "4"], "videos shorter than 13 frames.*--frames/--stride/--start"),
         (["--fake", "{real}", "--metrics", "seam"], "--seam on --fake videos needs --seam-every N"),
         (["--fake", "{real}", "--seam-every", "1"], "--seam-every"),
+        (["--fake", "{real}", "--metrics", "seam", "--seam-span", "3"], "--seam-span goes with --seam-every"),
+        (["--fake", "{real}", "--metrics", "seam", "--seam-every", "4", "--seam-span", "4"], "--seam-span 4 must be smaller than --seam-every 4"),
     ],
 )
 def test_bad_inputs_give_one_line_and_exit_2(data: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str],
@@ -177,6 +179,12 @@ def test_the_table_goes_to_stdout_and_json_is_one_document(data: Path, capsys: p
     assert result["protocol"]["seam"]["seams"] == 6 and result["protocol"]["seam"]["every"] == 4
     assert result["metrics"]["seam_ratio"] > 0 and 0 <= result["metrics"]["seam_jump_share"] <= 1
     assert result["elapsed_s"] >= 0
+    # Zones of 2 transitions (clips cross-faded over one frame): the peak figures join the report.
+    code, out, err = run_in_process(data, [*args, "--seam-span", "2", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    zoned = json.loads(out)
+    assert zoned["protocol"]["seam"]["span"] == 2 and zoned["protocol"]["seam"]["inside_transitions"] == 3 * 9 - 6 - 6
+    assert zoned["metrics"]["seam_peak_change"] >= zoned["metrics"]["seam_change"]
 
 
 def test_real_statistics_are_shared_by_fake_and_model_runs(data: Path, tiny_model: Path) -> None:

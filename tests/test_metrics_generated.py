@@ -42,12 +42,12 @@ def model(name: str) -> LoadedModel:
 
 
 def test_pvdm_seams_fall_every_clip() -> None:
-    assert generation_boundaries(model("pvdm-tiny"), 128) == (8, 8)
+    assert generation_boundaries(model("pvdm-tiny"), 128) == (8, 8, 1)
 
 
 def test_overlapping_continuation_seams_fall_every_new_half_clip() -> None:
     # VDM continues (mask-trained: by its mask conditioning) on the last half clip: 4 new frames per 8-frame clip.
-    assert generation_boundaries(model("vdm-tiny"), 128) == (8, 4)
+    assert generation_boundaries(model("vdm-tiny"), 128) == (8, 4, 1)
 
 
 def test_hierarchical_generation_needs_an_explicit_seam_length() -> None:

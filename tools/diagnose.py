@@ -27,6 +27,7 @@ import torch
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
 from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
+from vgen.families.pvdm.conditioning import aligned_condition
 from vgen.io.atomic import refuse_existing, write_text_atomic
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
 from vgen.pipelines.clip import Condition, sample_clip
@@ -119,8 +120,10 @@ def x0_error_by_band(model: LoadedModel, z0: torch.Tensor, conds: dict[str, dict
 def diffusion_report(model: LoadedModel, clips: torch.Tensor, seed: int) -> dict[str, object]:
     frames = model.clip_frames
     if model.family.name == "pvdm":
-        previous = model.encode(clips[:, :, :frames])
-        z0 = model.encode(clips[:, :, frames:])
+        # A model trained with cond_overlap k conditions the clip from S - k on, on the aligned previous latent.
+        overlap = model.config.cond_overlap
+        previous = aligned_condition(model.encode(clips[:, :, :frames]), model.unet.sizes, overlap)
+        z0 = model.encode(clips[:, :, frames - overlap:2 * frames - overlap])
         conds = {"true_previous": {"cond": previous}, "null": {"cond": torch.zeros_like(previous)},
                  "wrong_previous": {"cond": previous.roll(1, 0)}}
     else:
@@ -149,6 +152,8 @@ def seam_report(model: LoadedModel, seeds: int, steps: int, guidance: float = 0.
         latent = sample_clip(model, "none", Condition(), generator=g, settings=first_settings)
         firsts.append((latent, model.decode(latent), g))
     sums = {"true_previous": 0.0, "null": 0.0, "wrong_previous": 0.0, "reencoded_previous": 0.0}
+    overlap = model.config.cond_overlap  # the next clip re-makes the last k frames: the cut is at its frame k
+    remake = 0.0  # with overlap: how far the next clip's first k frames are from the k frames they re-make
     inside = 0.0
     for i, (latent, video, g) in enumerate(firsts):
         state = g.get_state()
@@ -158,8 +163,11 @@ def seam_report(model: LoadedModel, seeds: int, steps: int, guidance: float = 0.
                            ("reencoded_previous", model.encode(video.clamp(-1, 1)))):
             g.set_state(state)  # the same noise for the three conditions
             nxt = model.decode(sample_clip(model, "latent", Condition(prev_latent=cond), generator=g, settings=settings))
-            sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, :1]], dim=2))[0]) / seeds
-    return {"inside_clip_change": inside, **{f"seam_change_{k}": v for k, v in sums.items()},
+            sums[name] += float(frame_change(torch.cat([video[:, :, -1:], nxt[:, :, overlap:overlap + 1]], dim=2))[0]) / seeds
+            if name == "true_previous" and overlap:
+                remake += float((nxt[:, :, :overlap] - video[:, :, -overlap:]).abs().mean()) * 127.5 / seeds
+    overlapping = {"overlap": overlap, "overlap_remake_error": remake} if overlap else {}
+    return {"inside_clip_change": inside, **{f"seam_change_{k}": v for k, v in sums.items()}, **overlapping,
             "seeds": seeds, "steps": steps, "guidance": guidance}
 
 
@@ -219,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
               f"latent {seams['seam_change_true_previous']:.2f}, the null latent {seams['seam_change_null']:.2f}, "
               f"a wrong latent {seams['seam_change_wrong_previous']:.2f}, the true previous clip's frames encoded again "
               f"{seams['seam_change_reencoded_previous']:.2f} (grey levels)", file=out)
+        if "overlap" in seams:
+            print(f"the next clip's first {seams['overlap']} frames are {seams['overlap_remake_error']:.2f} grey levels from "
+                  "the frames they re-make (the seam above is the hard cut after them, before cross-fading)", file=out)
     if args.json:
         write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     return 0

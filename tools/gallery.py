@@ -6,7 +6,8 @@ Rows, each frame scaled up 2x (nearest neighbour) so 32-pixel frames stay crisp:
 - ``real``: held-out clips of the synthetic generator the model was trained on (dataset seed 1000);
 - ``sample``: one video per seed, the same frame indices;
 - ``long``: every 4th frame of one 128-frame video, as two rows; a thin white bar precedes the first
-  frame of every new clip, so a seam that resets the scene shows right after a bar.
+  frame of every new clip (for clips cross-faded over k frames, the first frame of the fade), so a seam that
+  resets the scene shows right after a bar.
 
 The PNG is written with the standard library (zlib), so the script needs nothing beyond vgen.
 """
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 
 from vgen.data.synthetic_dataset import SyntheticVideoDataset
+from vgen.metrics.generated import generation_boundaries
+from vgen.metrics.seams import boundaries
 from vgen.pipelines.generate import sample_video
 from vgen.pipelines.settings import SamplerSettings
 from vgen.pipelines.model import load_model
@@ -85,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sampling one 128-frame video of {args.model} ...", file=sys.stderr)
     long = np.concatenate(list(sample_video(model, SamplerSettings(steps=args.steps), frames=128, seed=0).chunks(None)))
     every = list(range(0, 128, 4))
-    seams = {j for j, f in enumerate(every) if f and f % clip == 0}
+    first, step, _ = generation_boundaries(model, 128)  # a cross-fading model's bar marks where its fade starts
+    starts = set(boundaries(128, first, step))
+    seams = {j for j, f in enumerate(every) if j and any(every[j - 1] < b <= f for b in starts)}
     half = len(every) // 2
     rows.append(strip(long[every[:half]], {j for j in seams if j < half}))
     rows.append(strip(long[every[half:]], {j - half for j in seams if j >= half}))

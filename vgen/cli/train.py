@@ -5,10 +5,10 @@ from __future__ import annotations
 from vgen.cli._common import emit_json, log, warn
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli._train_options import (
-    AccumulateOpt, BatchPerDeviceOpt, BatchSizeOpt, CacheOpt, CondDropProbOpt, DataOpt, DeviceOpt, DryRunOpt,
-    EmaDecayOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt, MaxBadStepsOpt, ModelOpt,
-    NameOpt, NumWorkersOpt, OutOpt, PerceptualOpt, PrecisionOpt, PreviewEveryOpt, PreviewStepsOpt, ResumeOpt,
-    SaveEveryOpt, SeedOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
+    AccumulateOpt, BatchPerDeviceOpt, BatchSizeOpt, CacheOpt, CondDropProbOpt, CondOverlapOpt, CondProbOpt, DataOpt,
+    DeviceOpt, DryRunOpt, EmaDecayOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
+    MaxBadStepsOpt, ModelOpt, NameOpt, NumWorkersOpt, OutOpt, PerceptualOpt, PrecisionOpt, PreviewEveryOpt,
+    PreviewStepsOpt, ResumeOpt, SaveEveryOpt, SeedOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
 )
 from vgen.cli.progress import ProgressReporter
 
@@ -32,6 +32,8 @@ def train_cmd(
     grad_clip: GradClipOpt = None,
     ema_decay: EmaDecayOpt = None,
     cond_drop_prob: CondDropProbOpt = None,
+    cond_overlap: CondOverlapOpt = None,
+    cond_prob: CondProbOpt = None,
     perceptual: PerceptualOpt = None,
     gan_start: GanStartOpt = None,
     max_bad_steps: MaxBadStepsOpt = None,
@@ -78,6 +80,7 @@ def train_cmd(
         data=data, synthetic=synthetic, synthetic_videos=synthetic_videos, cache=cache, latent_cache=latent_cache,
         stage=stage, steps=steps, batch_size=batch_size, accumulate=accumulate, lr=lr, warmup=warmup,
         lr_decay=lr_decay, grad_clip=grad_clip, ema_decay=ema_decay, cond_drop_prob=cond_drop_prob,
+        cond_overlap=cond_overlap, cond_prob=cond_prob,
         perceptual=perceptual, gan_start=gan_start, max_bad_steps=max_bad_steps, seed=seed, save_every=save_every,
         preview_every=preview_every, preview_steps=preview_steps, precision=precision, num_workers=num_workers)
     set_threads(threads)

@@ -145,6 +145,10 @@ class Family(ABC):
         """How many trailing frames of the video the next window is conditioned on."""
         return model.clip_frames // 2
 
+    def window_overlap(self, model: "LoadedModel", method: str) -> int:
+        """Frames a ``method`` window re-makes of the window before it (to be cross-faded), 0 by default."""
+        return 0
+
     def carry(self, model: "LoadedModel", method: str, frames: Tensor, latent: Optional[Tensor] = None) -> Carry:
         """What the next window needs, from the video's last ``context_frames`` frames (and the last window's
         latent when there is one; a family that carries latents encodes ``frames`` otherwise)."""
@@ -212,10 +216,11 @@ class Family(ABC):
     def load_start(self, networks: dict[str, nn.Module], directory: Path, start: ModelConfigBase,
                    config: ModelConfigBase) -> None:
         """Load the stored model a run starts from (``directory``, networks of config ``start``) into ``networks``,
-        built from the run's ``config``."""
+        built from the run's ``config`` (by default the same architecture; options such as ``--cond-overlap`` may
+        change fields that shape only the training)."""
         from vgen.pipelines.model import load_weights
 
-        load_weights(networks, directory, config, mismatch="the run it belongs to (config.json)")
+        load_weights(networks, directory, start, mismatch="its model folder")
 
     def select_trainable(self, config: ModelConfigBase, stage: str, networks: dict[str, nn.Module]) -> None:
         """Switch gradients on for the denoiser parameters a denoiser stage trains (default: all of ``unet``)."""

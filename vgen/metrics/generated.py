@@ -41,11 +41,13 @@ def generated_clips(model: "LoadedModel", seeds: list[int], *, start: int, frame
         yield video[start:start + span:stride]
 
 
-def generation_boundaries(model: "LoadedModel", frames: int) -> tuple[int, int]:
-    """Where ``sample_video`` starts new clips in a ``frames``-long video: (first boundary, then every).
+def generation_boundaries(model: "LoadedModel", frames: int) -> tuple[int, int, int]:
+    """Where ``sample_video`` starts new clips in a ``frames``-long video: (first boundary, then every, zone span).
 
     The first clip has the model's clip length; each later one adds the frames its method makes new
-    (a whole clip for PVDM's latent conditioning, fewer when clips overlap on known frames).
+    (a whole clip for PVDM's latent conditioning, fewer when clips overlap on known frames). Clips that are
+    cross-faded over k frames (PVDM with ``cond_overlap`` k) begin to show at frame S − k and take a zone of
+    k + 1 transitions to replace the previous one (see ``vgen.metrics.seams``).
     """
     from vgen.pipelines.generate import long_video_method
     from vgen.pipelines.windows import new_frames_per_window
@@ -54,4 +56,5 @@ def generation_boundaries(model: "LoadedModel", frames: int) -> tuple[int, int]:
     if method == "hierarchical":
         raise VgenError(f"{model.config.name} makes long videos hierarchically (keyframes, then in-betweens), "
                         "which has no fixed clip boundaries; pass --seam-every N")
-    return model.clip_frames, new_frames_per_window(model, method)
+    overlap = model.family.window_overlap(model, method)
+    return model.clip_frames - overlap, new_frames_per_window(model, method), overlap + 1

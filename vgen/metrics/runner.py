@@ -70,6 +70,7 @@ class Request:
     seeds: list[int] | None = None
     settings: SamplerSettings = field(default_factory=SamplerSettings)  # how --model generates
     seam_every: int | None = None
+    seam_span: int = 1
     i3d: Path | None = None
     c3d: Path | None = None
     c3d_mean: Path | None = None
@@ -180,6 +181,8 @@ def _check(r: Request) -> None:
             raise VgenError("give exactly one of --fake (a folder or file of generated videos) or --model (generate them)")
         if "seam" in wanted and r.fake is not None and r.seam_every is None:
             raise VgenError("--seam on --fake videos needs --seam-every N: the clip length of the model that made them")
+        if r.seam_every is not None and r.seam_span >= r.seam_every:
+            raise VgenError(f"--seam-span {r.seam_span} must be smaller than --seam-every {r.seam_every}")
     for name, path in (("--real", r.real), ("--fake", r.fake), ("--reconstruct", r.reconstruct), ("--inbetween", r.inbetween),
                        ("--upscale", r.upscale), ("--i3d", r.i3d),
                        ("--c3d", r.c3d), ("--c3d-mean", r.c3d_mean)):
@@ -482,16 +485,16 @@ def _seam_report(run: _Run) -> "SeamReport | None":
     if "seam" not in run.wanted:
         return None
     if r.seam_every is not None:
-        return SeamReport(r.seam_every, r.seam_every)
+        return SeamReport(r.seam_every, r.seam_every, r.seam_span)
     assert run.model is not None  # _check asks for --seam-every with --fake
     from vgen.metrics.generated import generation_boundaries
 
     length = (r.start or 0) + _span(run)
-    first, every = generation_boundaries(run.model, length)
+    first, every, span = generation_boundaries(run.model, length)
     if length <= first:
         raise VgenError(f"--seam: the {length} generated frames hold no clip boundary ({run.model.config.name} makes clips of "
                         f"{first} frames); raise --frames or --start")
-    return SeamReport(first, every)
+    return SeamReport(first, every, span)
 
 
 def _c3d(run: _Run) -> "Extractor":

@@ -80,8 +80,9 @@ def sample_video(model: LoadedModel, settings: SamplerSettings, *, frames: Optio
         return Generation(method, windows, lambda cb: W.run(model, plan, settings=settings, seed=seed, limit=frames,
                                                             windows=windows, callback=cb))
     windows = W.continuation_windows(model, method, frames, first_unconditional=True)
-    return Generation(method, windows, lambda cb: W.run(model, W.continuation(model, method), settings=settings,
-                                                        seed=seed, limit=frames, windows=windows, callback=cb))
+    return Generation(method, windows, lambda cb: W.run(model, W.continuation(model, method, total=frames),
+                                                        settings=settings, seed=seed, limit=frames, windows=windows,
+                                                        callback=cb))
 
 
 def long_video_method(model: LoadedModel, method: Optional[str], frames: int) -> str:
@@ -113,7 +114,7 @@ def extend_video(model: LoadedModel, chunks: Iterable[np.ndarray], settings: Sam
     check_settings(model, settings)
     method = extend_method(model, settings.method)
     windows = W.continuation_windows(model, method, frames, first_unconditional=False)
-    plan = W.passthrough_then_continue(model, method, chunks, only_new=only_new)
+    plan = W.passthrough_then_continue(model, method, chunks, only_new=only_new, total=frames)
     return Generation(method, windows, lambda cb: W.run(model, plan, settings=settings, seed=seed, limit=frames,
                                                         windows=windows, callback=cb))
 

@@ -92,13 +92,40 @@ def run(model, plan: Steps, *, settings: SamplerSettings, seed: int, windows: Op
 
 # ------------------------------------------------------------------------------------ continuation
 
-def continuation(model, method: str, carry=None) -> Steps:
+def continuation(model, method: str, carry=None, total: Optional[int] = None) -> Steps:
     """Clip after clip, each conditioned on the end of the video so far; starts with a free-running clip
-    unless ``carry`` (the end of a given video) is passed. Runs until the loop's limit stops it."""
+    unless ``carry`` (the end of a given video) is passed. Runs until the loop's limit stops it.
+
+    When the family's windows overlap (PVDM trained with ``cond_overlap`` k), each new clip begins with its own
+    estimate of the previous clip's last k frames: those k frames are held back and cross-faded into the new
+    clip's first k (weights 1/(k+1) ... k/(k+1) for the new clip), so no frame of the output comes from a hard
+    cut. ``total`` (the frames this plan is to emit) lets it hand out the held frames at the end; after a given
+    video (``carry``) the first k frames of the first new clip are dropped, never blended into the user's frames.
+    """
     family = model.family
+    overlap = family.window_overlap(model, method)
+    emitted, held = 0, None
+
+    def join(video: Tensor, skip: int):
+        """This window's frames to emit now, and the ones to hold for the next cross-fade."""
+        nonlocal emitted, held
+        if held is not None:
+            weight = torch.arange(1, overlap + 1, dtype=video.dtype, device=video.device).div(overlap + 1)
+            weight = weight.reshape(1, 1, -1, 1, 1)
+            parts = [held * (1 - weight) + video[:, :, :overlap] * weight, video[:, :, overlap:]]
+        else:
+            parts = [video[:, :, skip:]]
+        frames = torch.cat(parts, dim=2)
+        if overlap and (total is None or emitted + frames.shape[2] < total):
+            frames, held = frames[:, :, :-overlap], frames[:, :, -overlap:]
+        else:
+            held = None
+        emitted += frames.shape[2]
+        return frames
+
     if carry is None:
         sampled = yield Window("none", Condition())
-        yield Emit(sampled.video)
+        yield Emit(join(sampled.video, 0))
     else:
         sampled = None
     while True:
@@ -106,8 +133,10 @@ def continuation(model, method: str, carry=None) -> Steps:
             c = family.context_frames(model, method)
             carry = family.carry(model, method, sampled.video[:, :, -c:], sampled.latent)
         sampled = yield Window(method, _condition(model, method, carry))
-        new = sampled.video if method == "latent" else sampled.video[:, :, carry.frames.shape[2]:]
-        yield Emit(new)
+        if method == "latent":
+            yield Emit(join(sampled.video, overlap))
+        else:
+            yield Emit(sampled.video[:, :, carry.frames.shape[2]:])
 
 
 def _condition(model, method: str, carry) -> Condition:
@@ -124,7 +153,9 @@ def _condition(model, method: str, carry) -> Condition:
 
 def new_frames_per_window(model, method: str) -> int:
     """Frames each conditioned window adds to the video."""
-    return model.clip_frames if method == "latent" else model.clip_frames - model.family.context_frames(model, method)
+    if method == "latent":
+        return model.clip_frames - model.family.window_overlap(model, method)
+    return model.clip_frames - model.family.context_frames(model, method)
 
 
 def continuation_windows(model, method: str, frames: int, *, first_unconditional: bool) -> int:
@@ -135,7 +166,8 @@ def continuation_windows(model, method: str, frames: int, *, first_unconditional
     return -(-frames // per_window)
 
 
-def passthrough_then_continue(model, method: str, chunks: Iterable[np.ndarray], *, only_new: bool) -> Steps:
+def passthrough_then_continue(model, method: str, chunks: Iterable[np.ndarray], *, only_new: bool,
+                              total: Optional[int] = None) -> Steps:
     """``extend``: hand the input through (unless ``only_new``), keeping only its last conditioning window,
     then continue from it. Nothing is emitted before the input is known to hold a full window."""
     c = model.family.context_frames(model, method)
@@ -158,7 +190,7 @@ def passthrough_then_continue(model, method: str, chunks: Iterable[np.ndarray], 
         raise VgenError(f"the input has {seen} frame(s) at {model.fps} fps but {method} extension needs at least {c}; "
                         "give a longer video")
     frames = frames_to_tensor(np.stack(tail)).to(model.device)
-    yield from continuation(model, method, model.family.carry(model, method, frames))
+    yield from continuation(model, method, model.family.carry(model, method, frames), total)
 
 
 # ------------------------------------------------------------------------------------ interpolation

@@ -8,7 +8,7 @@ fine-tuned), else a preset (trained from scratch). Names and paths are checked f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -38,6 +38,7 @@ class TrainRequest:
     device: str = "auto"
     batch_per_device: int | None = None
     runs_root: Path = Path("runs")
+    model_updates: dict[str, Any] = field(default_factory=dict)  # config fields set by options (--cond-overlap)
 
 
 @dataclass
@@ -89,6 +90,25 @@ def _architecture(spec: str, warn: Callable[[str], None]) -> tuple[ModelConfigBa
     return _stored_config(spec)
 
 
+# Model-config fields a training option may set (they change what is trained, not the architecture), with the
+# option's name and the models whose configs have the field.
+MODEL_OPTIONS = {"cond_overlap": ("--cond-overlap", "PVDM"), "cond_prob": ("--cond-prob", "PVDM")}
+
+
+def _with_updates(config: ModelConfigBase, updates: dict[str, Any]) -> ModelConfigBase:
+    """``config`` with the fields that ``--cond-overlap`` and the like set, validated as a whole."""
+    for key in updates:
+        option, models = MODEL_OPTIONS[key]
+        if key not in type(config).model_fields:
+            raise VgenError(f"{option} applies to {models} models; {config.name!r} is a {config.family} model; "
+                            f"drop {option}")
+    try:
+        return type(config).model_validate({**json.loads(config.model_dump_json()), **updates})
+    except ValidationError as exc:
+        options = "/".join(MODEL_OPTIONS[key][0] for key in updates)
+        raise VgenError(f"invalid {options}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
 def default_name(config: ModelConfigBase, choice: str = "all") -> str:
     """The store name of a run of ``--stage choice`` given no ``--name``: ``<preset>-trained`` unless the family says
     otherwise (a preset's own name is refused)."""
@@ -133,6 +153,9 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             by_name = request.name or default_name(_architecture(request.model, warn)[0],  # type: ignore[arg-type]
                                                    request.overrides.get("stage", "all"))
             run_dir = runfolder.latest_run_dir(request.runs_root, by_name)
+        if request.model_updates:
+            options = ", ".join(MODEL_OPTIONS[key][0] for key in request.model_updates)
+            raise VgenError(f"{options} cannot change on --resume (the run keeps its config); start a new run instead")
         saved = runfolder.read_config(run_dir)
         checkpoint = runfolder.latest_checkpoint(run_dir)
         try:
@@ -151,6 +174,8 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             raise VgenError(f"pass --model with a preset ({', '.join(sorted(PRESETS))}) or a stored model to fine-tune")
         config, init_weights = _architecture(request.model, warn)
         init_config = config if init_weights is not None else None
+        if request.model_updates:
+            config = _with_updates(config, request.model_updates)
         source = request.model
         name = request.name if request.name is not None else default_name(
             config, request.overrides.get("stage", "all"))

@@ -24,10 +24,12 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
                  resume: bool = False, device: str = "auto", batch_per_device: Optional[int] = None,
                  data: Optional[PathLike] = None, cache: Optional[PathLike] = None,
                  latent_cache: Optional[PathLike] = None, grad_clip: Optional[float] = None,
+                 cond_overlap: Optional[int] = None, cond_prob: Optional[float] = None,
                  **options: Any) -> TrainRequest:
     """The request for these values, checked as far as needs no model: ``options`` are further
     ``TrainOptions`` fields (``steps``, ``lr``, ``synthetic``, ...); ``grad_clip`` 0 turns clipping off;
-    ``data`` (a folder that must exist) replaces a saved ``synthetic`` and ``synthetic`` a saved ``data``."""
+    ``data`` (a folder that must exist) replaces a saved ``synthetic`` and ``synthetic`` a saved ``data``;
+    ``cond_overlap`` and ``cond_prob`` set the PVDM model config's fields of those names."""
     if options.get("batch_size") is not None and batch_per_device is not None:
         raise VgenError("pass either --batch-size (global) or --batch-per-device, not both")
     paths = {"data": data, "cache": cache, "latent_cache": latent_cache}
@@ -41,8 +43,9 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
             raise VgenError(f"--data {str(data)!r} is not a folder; pass a folder of videos")
     elif options.get("synthetic") is not None:
         overrides["data"] = None
+    updates = {k: v for k, v in {"cond_overlap": cond_overlap, "cond_prob": cond_prob}.items() if v is not None}
     return TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
-                        batch_per_device=batch_per_device)
+                        batch_per_device=batch_per_device, model_updates=updates)
 
 
 @contextmanager

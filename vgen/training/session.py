@@ -24,7 +24,7 @@ from vgen.training import distributed as ddp
 from vgen.training import runfolder
 from vgen.training.options import Stage, TrainOptions
 from vgen.training.order import derive_seed
-from vgen.training.plan import Hooks, RunPlan, TrainRequest, describe, resolve
+from vgen.training.plan import MODEL_OPTIONS, Hooks, RunPlan, TrainRequest, describe, resolve
 
 if TYPE_CHECKING:
     from vgen.training.resume import State
@@ -203,7 +203,11 @@ def _train(plan: RunPlan, device: torch.device, hooks: Hooks) -> TrainResult:
             runfolder.truncate_metrics(run_dir, meta["stage"], meta["step"])
         hooks.log(f"resumed {run_dir} at {meta['stage']} step {meta['step']}" + (" (stage done)" if meta.get("done") else ""))
     elif plan.init_weights is not None and plan.init_config not in (None, plan.config):
-        hooks.log(f"starting from {plan.init_weights}, rebuilt for the {plan.stages[0]} stage's architecture")
+        changed = sorted(k for k, v in plan.config.model_dump().items() if plan.init_config.model_dump().get(k) != v)
+        if set(changed) <= set(MODEL_OPTIONS):
+            hooks.log(f"fine-tuning from {plan.init_weights} with {', '.join(changed)} changed")
+        else:
+            hooks.log(f"starting from {plan.init_weights}, rebuilt for the {plan.stages[0]} stage's architecture")
     elif plan.init_weights is not None:
         hooks.log(f"fine-tuning from {plan.init_weights}")
 

@@ -59,6 +59,9 @@ class PVDMConfig(ModelConfigBase):
     autoencoder: PVDMAutoencoderConfig = Field(default_factory=PVDMAutoencoderConfig)
     unet: PVDMUNetConfig = Field(default_factory=PVDMUNetConfig)
     cond_prob: float = Field(0.3, ge=0, le=1, description="λ: share of training batches conditioned on the previous clip")
+    cond_overlap: int = Field(0, ge=0, description="frames the conditioning clip shares with the clip it conditions: 0 "
+                              "is the paper's consecutive clips; k > 0 trains each clip to start with the previous "
+                              "clip's last k frames, and long videos cross-fade those k frames at every seam")
 
     @model_validator(mode="after")
     def _check_geometry(self) -> "PVDMConfig":
@@ -75,6 +78,9 @@ class PVDMConfig(ModelConfigBase):
                 f"frames ({self.frames}) and resolution/patch_size ({tokens}) must be divisible by {factor} "
                 f"for a UNet with {len(unet.channel_mult)} levels"
             )
+        if self.cond_overlap > self.frames // 2:
+            raise ValueError(f"cond_overlap ({self.cond_overlap}) must be at most half the clip ({self.frames} frames), "
+                             "so cross-fades do not overlap")
         if any(not 0 <= level < len(unet.channel_mult) for level in unet.attention_levels):
             raise ValueError(f"attention_levels {unet.attention_levels} must index channel_mult {unet.channel_mult}")
         return self

@@ -40,10 +40,11 @@ class PVDMFamily(Family):
 
     def denoiser(self, model, method, condition, kit):
         if method == "latent":
-            from vgen.families.pvdm.conditioning import pvdm_guided_raw
+            from vgen.families.pvdm.conditioning import aligned_condition, pvdm_guided_raw
             from vgen.pipelines.clip import label_kwargs
 
-            raw = pvdm_guided_raw(model.unet, condition.prev_latent, kit.settings.guidance or 0.0,
+            prev = aligned_condition(condition.prev_latent, model.unet.sizes, model.config.cond_overlap)
+            raw = pvdm_guided_raw(model.unet, prev, kit.settings.guidance or 0.0,
                                   **label_kwargs(model, kit.settings))
             return kit.wrap(raw), _identity
         return super().denoiser(model, method, condition, kit)
@@ -51,14 +52,18 @@ class PVDMFamily(Family):
     def context_frames(self, model, method: str) -> int:
         return model.clip_frames if method == "latent" else super().context_frames(model, method)
 
+    def window_overlap(self, model, method: str) -> int:
+        """A model trained with ``cond_overlap`` k re-makes the previous clip's last k frames under ``latent``."""
+        return model.config.cond_overlap if method == "latent" else 0
+
     def carry(self, model, method: str, frames: Tensor, latent: Optional[Tensor] = None) -> Carry:
         if method != "latent":
             return super().carry(model, method, frames, latent)
         return Carry(frames=frames.clone(), latent=latent.clone() if latent is not None else model.encode(frames))
 
     def clip_frames(self, config: PVDMConfig, stage: str) -> int:
-        """PVDM diffusion loads two consecutive clips (previous-clip conditioning)."""
-        return 2 * config.frames if stage == "diffusion" else config.frames
+        """PVDM diffusion loads a clip and the next (previous-clip conditioning), overlapping by ``cond_overlap``."""
+        return 2 * config.frames - config.cond_overlap if stage == "diffusion" else config.frames
 
     def diffusion_objective(self, config, networks, schedule, cond_drop_prob):
         from vgen.families.pvdm.objectives import pvdm_diffusion_objective

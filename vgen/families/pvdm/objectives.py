@@ -1,6 +1,9 @@
-"""PVDM training objectives: the projected autoencoder (pvdm.md §1.5–1.6) and the plane UNet on 2·S-frame clips
-(§2.4–2.6): with probability λ = ``cond_prob`` the first S frames' clean latent conditions the last S, otherwise a
-random S-frame window is the target and the condition is the null (all-zero) latent.
+"""PVDM training objectives: the projected autoencoder (pvdm.md §1.5–1.6) and the plane UNet on (2·S − k)-frame
+clips (§2.4–2.6): with probability λ = ``cond_prob`` the first S frames' clean latent conditions the S frames from
+S − k on, otherwise a random S-frame window is the target and the condition is the null (all-zero) latent. k is
+``cond_overlap``: 0 in the paper (consecutive clips); k > 0 makes every conditioned clip begin with the last k frames
+of its condition, which long videos use to join clips (see ``vgen.pipelines.windows``), and lays the condition out
+time-aligned with the clip it conditions (``aligned_condition``).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from torch import Tensor, nn
 
 from vgen.config.base import ModelConfigBase
 from vgen.diffusion.schedules import Schedule
-from vgen.families.pvdm.conditioning import pvdm_condition_batch
+from vgen.families.pvdm.conditioning import aligned_condition, pvdm_condition_batch
+from vgen.families.pvdm.planes import plane_sizes
 from vgen.training.objectives import Generators, denoising_loss, drop_labels, randint_per_sample
 from vgen.training.trainer import Batch, Objective
 
@@ -35,21 +39,24 @@ def pvdm_autoencoder_objective(autoencoder: nn.Module, loss: nn.Module, gan_star
 
 def pvdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Module], schedule: Schedule,
                              cond_drop_prob: float) -> Objective:
-    """PVDM (pvdm.md §2.6) on 2·S-frame clips, λ-mixed per sample between previous-clip and null conditioning."""
+    """PVDM (pvdm.md §2.6) on (2·S − k)-frame clips, λ-mixed per sample between previous-clip and null conditioning."""
     autoencoder, unet = networks["autoencoder"], networks["unet"]
     frames, cond_prob = config.frames, getattr(config, "cond_prob")
+    overlap = getattr(config, "cond_overlap", 0)
+    step = frames - overlap  # where the conditioned clip starts
+    sizes = plane_sizes(frames, config.resolution, getattr(config, "autoencoder").patch_size)
 
     def objective(batch: Batch, generators: Generators) -> dict[str, Tensor]:
-        clip = batch.video  # (B, 3, 2S, H, W)
+        clip = batch.video  # (B, 3, S + step, H, W)
         b, device = clip.shape[0], clip.device
         with torch.no_grad():
-            previous = autoencoder.encode(clip[:, :, :frames]).float()
+            previous = aligned_condition(autoencoder.encode(clip[:, :, :frames]).float(), sizes, overlap)
             rows = [pvdm_condition_batch(previous[i:i + 1], cond_prob, g) for i, g in enumerate(generators)]
             cond = torch.cat([c for c, _ in rows])
             conditioned = torch.cat([is_cond for _, is_cond in rows]).to(device)
-            # Conditioned samples denoise the second clip; the others a random S-frame window r ∈ [0, S].
-            start = torch.where(conditioned, torch.full((b,), frames, device=device),
-                                randint_per_sample(generators, 0, frames + 1, device))
+            # Conditioned samples denoise the clip from ``step`` on; the others a random S-frame window r ∈ [0, step].
+            start = torch.where(conditioned, torch.full((b,), step, device=device),
+                                randint_per_sample(generators, 0, step + 1, device))
             offsets = start[:, None] + torch.arange(frames, device=device)[None]
             target = rearrange(clip[torch.arange(b, device=device)[:, None], :, offsets], "b s c h w -> b c s h w")
             z0 = autoencoder.encode(target).float()
