@@ -43,6 +43,9 @@ StrengthOpt = Annotated[Optional[float], typer.Option(
 ReconOpt = Annotated[float, typer.Option(
     "--recon-weight", parser=finite_float, help="w_r of reconstruction guidance (VDM eq. 7); larger follows the known frames harder.",
     rich_help_panel="Sampling")]
+FitStepsOpt = Annotated[int, typer.Option(
+    "--fit-steps", min=0, help="PVDM models whose clips overlap (trained with --cond-overlap): Adam steps fitting each "
+    "new clip's time-shared plane so the frames it re-makes match the video's (0: off).", rich_help_panel="Sampling")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output .mp4, .gif, a folder, or - for stdout.",
                                         rich_help_panel="Output")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help="mp4, gif or frames (needed with -o -).",

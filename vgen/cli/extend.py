@@ -9,7 +9,7 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
-    ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    FitStepsOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -37,6 +37,7 @@ def extend_cmd(
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
+    fit_steps: FitStepsOpt = 50,
     fps: FpsOpt = None,
     output: DerivedOutputOpt = None,
     format: FormatOpt = None,
@@ -69,7 +70,7 @@ def extend_cmd(
     from vgen.pipelines.model import load_model
 
     settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
-                               guidance=guidance, recon_weight=recon_weight, method=method,
+                               guidance=guidance, recon_weight=recon_weight, fit_steps=fit_steps, method=method,
                                motion_guidance=motion_guidance)
     output = output if output is not None else derived_output(input, "extended", format)
     check_common(output=output, json_out=json_out, quiet=quiet)

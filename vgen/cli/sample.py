@@ -9,8 +9,8 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli.cascade import StageSamplerOpt, StageStepsOpt
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, OutputOpt,
-    QuietOpt, ReconOpt, SeedOpt, StepsOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FitStepsOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt,
+    ModelOpt, OutputOpt, QuietOpt, ReconOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
 from vgen.cli._run import check_common, summary, write_and_report
@@ -36,6 +36,7 @@ def sample_cmd(
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
+    fit_steps: FitStepsOpt = 50,
     class_label: Annotated[Optional[int], typer.Option("--class", help="Class label (class-conditional models).",
                                                        rich_help_panel="Sampling")] = None,
     method: Annotated[Optional[str], typer.Option(
@@ -78,8 +79,8 @@ def sample_cmd(
     from vgen.pipelines.model import load_model
 
     settings = SamplerSettings(sampler=sampler or DEFAULT_SAMPLER, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
-                               guidance=guidance, recon_weight=recon_weight, class_label=class_label, method=method,
-                               motion_guidance=motion_guidance)
+                               guidance=guidance, recon_weight=recon_weight, fit_steps=fit_steps,
+                               class_label=class_label, method=method, motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if frames is not None and frames <= 0:
         raise VgenError(f"--frames must be positive (got {frames})")

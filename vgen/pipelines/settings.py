@@ -62,7 +62,9 @@ class SamplerSettings:
     (PVDM) or the class label, LVDM's unconditional guidance (None = the model's ``uncond_guidance``).
     ``motion_guidance`` is GenTron's motion-free guidance weight (families with a motion-free mode only):
     (1+w)·out(with temporal layers) − w·out(without). ``recon_weight`` is w_r of reconstruction guidance (VDM eq. 7). ``method`` is the conditioning
-    method (None: the model's default for the command). ``schedule_grid`` is the step grid, or ``official`` for the
+    method (None: the model's default for the command). ``fit_steps``: for a PVDM model whose clips overlap by k frames
+    (``cond_overlap``), the Adam steps that fit each new clip's xy plane so its first k frames decode to the k frames
+    they re-make (0: no fit; see ``vgen.families.pvdm.conditioning.fit_shared_plane``). ``schedule_grid`` is the step grid, or ``official`` for the
     family's published DDIM (None: the model's ``diffusion.schedule_grid``, ``official`` for imported checkpoints).
     """
 
@@ -76,6 +78,7 @@ class SamplerSettings:
     motion_guidance: Optional[float] = None
     schedule_grid: Optional[ScheduleGrid] = None
     strength: Optional[float] = None  # interpolation only: start from the given frames blended, noised to this level
+    fit_steps: int = 50  # PVDM clips that overlap: Adam steps fitting the new clip's xy plane to the frames it re-makes
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
@@ -89,6 +92,8 @@ class SamplerSettings:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:
             raise VgenError(f"--eta must be >= 0 (got {self.eta})")
+        if self.fit_steps < 0:
+            raise VgenError(f"--fit-steps must be >= 0 (got {self.fit_steps}); 0 turns the fit off")
         if self.strength is not None and not 0 < self.strength <= 1:
             raise VgenError(f"--strength must lie in (0, 1] (got {self.strength}); 1 starts from pure noise")
         for knob, value in (("eta", self.eta),):

@@ -142,7 +142,10 @@ def continuation(model, method: str, carry=None, total: Optional[int] = None) ->
 def _condition(model, method: str, carry) -> Condition:
     """The next window's condition from the carried end of the video."""
     if method == "latent":
-        return Condition(prev_latent=carry.latent if carry.latent is not None else model.encode(carry.frames))
+        # Clips that overlap re-make the video's last frames, which come along (PVDM fits them: --fit-steps).
+        known = carry.frames if model.family.window_overlap(model, method) else None
+        return Condition(prev_latent=carry.latent if carry.latent is not None else model.encode(carry.frames),
+                         frames=known)
     if method == "reconstruction":
         return Condition(frames=carry.frames, positions=list(range(carry.frames.shape[2])))
     if model.frame_stride is None:

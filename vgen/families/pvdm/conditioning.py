@@ -44,6 +44,34 @@ def pvdm_condition_batch(clean_prev: Tensor, p_cond: float, generator: torch.Gen
     return cond, is_cond
 
 
+FIT_LR = 0.01  # Adam's step for the xy-plane fit (latents are tanh-bounded, std 0.64-0.8)
+
+
+def fit_shared_plane(decode: Callable[[Tensor], Tensor], latent: Tensor, known: Tensor, sizes: PlaneSizes,
+                     steps: int, lr: float = FIT_LR) -> Tensor:
+    """``latent`` with its xy plane (the projection over time, shared by every frame) fitted by ``steps`` Adam steps so
+    the clip's first k frames decode to ``known`` (1, 3, k, H, W), the frames of the video they re-make; the yt and xt
+    planes (the per-frame rows) are kept. ``decode(latent)`` must give unclamped frames in [-1, 1].
+
+    Why the xy plane: a clip sampled on the time-aligned previous latent gets the shared rows nearly right, but its xy
+    plane has to be predicted from the condition, and the decoder is sensitive to it (on the pvdm-mini-bouncing
+    overlap model, one-step x0 predictions at t = 100 decode the re-made frames 9.1 grey levels off, 4.7 with the true
+    xy plane). Fitting it pulls the whole new clip (background, objects' look) to the video so far, not only the
+    re-made frames, so the cut after them shrinks instead of moving into the clip.
+    """
+    xy, yt, xt = split_planes(latent.detach(), sizes)
+    xy = xy.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([xy], lr=lr)
+    frames = known.shape[2]
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimiser.zero_grad()
+            loss = (decode(join_planes(xy, yt, xt))[:, :, :frames] - known).pow(2).mean()
+            loss.backward()
+            optimiser.step()
+    return join_planes(xy.detach(), yt, xt)
+
+
 def pvdm_guided_raw(unet: Callable[..., Tensor], z_prev: Tensor, w: float = 0.0, **extra: object) -> RawFn:
     """Raw call conditioned on the previous clip's clean latent, with classifier-free guidance weight
     ``w`` against the null (zero) latent: (1 + w)·eps(z_t, z_prev) − w·eps(z_t, 0) (PVDM's hook)."""

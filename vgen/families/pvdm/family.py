@@ -43,9 +43,16 @@ class PVDMFamily(Family):
             from vgen.families.pvdm.conditioning import aligned_condition, pvdm_guided_raw
             from vgen.pipelines.clip import label_kwargs
 
-            prev = aligned_condition(condition.prev_latent, model.unet.sizes, model.config.cond_overlap)
+            overlap = model.config.cond_overlap
+            prev = aligned_condition(condition.prev_latent, model.unet.sizes, overlap)
             raw = pvdm_guided_raw(model.unet, prev, kit.settings.guidance or 0.0,
                                   **label_kwargs(model, kit.settings))
+            if overlap and condition.frames is not None and kit.settings.fit_steps:
+                from vgen.families.pvdm.conditioning import fit_shared_plane
+
+                known = condition.frames[:, :, -overlap:]
+                return kit.wrap(raw), lambda z: fit_shared_plane(lambda x: model.decode(x, clamp=False), z, known,
+                                                                 model.unet.sizes, kit.settings.fit_steps)
             return kit.wrap(raw), _identity
         return super().denoiser(model, method, condition, kit)
 
