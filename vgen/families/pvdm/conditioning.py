@@ -27,6 +27,7 @@ def aligned_condition(latent: Tensor, sizes: PlaneSizes, overlap: int) -> Tensor
     shift = overlap - sizes.frames
     return join_planes(xy, yt.roll(shift, dims=2), xt.roll(shift, dims=2))
 
+
 def pvdm_condition_batch(clean_prev: Tensor, p_cond: float, generator: torch.Generator, *,
                          per_sample: bool = False) -> tuple[Tensor, Tensor]:
     """The ``cond`` input for one PVDM training batch, and which rows are conditional (B,) bool.
