@@ -66,6 +66,12 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
         Stage("diffusion-gpu", "@ae-gpu", ("--stage", "diffusion", "--steps", "2056", "--lr", "1e-3", "--warmup",
                                            "100", "--lr-decay", "cosine", "--batch-size", "64", "--ema-decay",
                                            "0.9995"), seed=2),
+        # Overlapping clips (#10's seams), one CPU thread, 58 min: the plane UNet fine-tuned to clips that begin with
+        # the last 4 frames of the clip they are conditioned on (time-aligned condition), λ = 0.8 (README "What limits
+        # quality", point 5). It started from the bundled six-stage model, which is this recipe's `diffusion-gpu`.
+        Stage("overlap", "@diffusion-gpu", ("--stage", "diffusion", "--cond-overlap", "4", "--cond-prob", "0.8",
+                                            "--steps", "2400", "--lr", "5e-4", "--warmup", "50", "--lr-decay",
+                                            "cosine", "--batch-size", "16", "--ema-decay", "0.999"), seed=3),
     ),
     # VDM in pixel space, frame-aligned: the interpolation model (vdm-mini preset: 8-frame clips, v-prediction,
     # half of the known-frame masks are every 2nd/3rd/4th frame).

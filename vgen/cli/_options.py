@@ -45,7 +45,8 @@ ReconOpt = Annotated[float, typer.Option(
     rich_help_panel="Sampling")]
 FitStepsOpt = Annotated[int, typer.Option(
     "--fit-steps", min=0, help="PVDM models whose clips overlap (trained with --cond-overlap): Adam steps fitting each "
-    "new clip's time-shared plane so the frames it re-makes match the video's (0: off).", rich_help_panel="Sampling")]
+    "new clip's time-shared plane so the frames it re-makes match the video's; closer seams, but long videos decay "
+    "(README, 'What limits quality') \\[default: 0, off].", rich_help_panel="Sampling")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="Output .mp4, .gif, a folder, or - for stdout.",
                                         rich_help_panel="Output")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help="mp4, gif or frames (needed with -o -).",

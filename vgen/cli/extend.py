@@ -37,7 +37,7 @@ def extend_cmd(
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
-    fit_steps: FitStepsOpt = 50,
+    fit_steps: FitStepsOpt = 0,
     fps: FpsOpt = None,
     output: DerivedOutputOpt = None,
     format: FormatOpt = None,

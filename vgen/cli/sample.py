@@ -36,7 +36,7 @@ def sample_cmd(
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
-    fit_steps: FitStepsOpt = 50,
+    fit_steps: FitStepsOpt = 0,
     class_label: Annotated[Optional[int], typer.Option("--class", help="Class label (class-conditional models).",
                                                        rich_help_panel="Sampling")] = None,
     method: Annotated[Optional[str], typer.Option(

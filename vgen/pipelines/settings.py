@@ -78,7 +78,7 @@ class SamplerSettings:
     motion_guidance: Optional[float] = None
     schedule_grid: Optional[ScheduleGrid] = None
     strength: Optional[float] = None  # interpolation only: start from the given frames blended, noised to this level
-    fit_steps: int = 50  # PVDM clips that overlap: Adam steps fitting the new clip's xy plane to the frames it re-makes
+    fit_steps: int = 0  # PVDM clips that overlap: Adam steps fitting the new clip's xy plane to the frames it re-makes
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
