@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from vgen.config.base import ModelConfigBase
 from vgen.diffusion.schedules import Schedule
 from vgen.families.pvdm.conditioning import aligned_condition, pvdm_condition_batch
-from vgen.families.pvdm.planes import plane_sizes
 from vgen.training.objectives import Generators, denoising_loss, drop_labels, randint_per_sample
 from vgen.training.trainer import Batch, Objective
 
@@ -44,13 +43,12 @@ def pvdm_diffusion_objective(config: ModelConfigBase, networks: dict[str, nn.Mod
     frames, cond_prob = config.frames, getattr(config, "cond_prob")
     overlap = getattr(config, "cond_overlap", 0)
     step = frames - overlap  # where the conditioned clip starts
-    sizes = plane_sizes(frames, config.resolution, getattr(config, "autoencoder").patch_size)
 
     def objective(batch: Batch, generators: Generators) -> dict[str, Tensor]:
         clip = batch.video  # (B, 3, S + step, H, W)
         b, device = clip.shape[0], clip.device
         with torch.no_grad():
-            previous = aligned_condition(autoencoder.encode(clip[:, :, :frames]).float(), sizes, overlap)
+            previous = aligned_condition(autoencoder.encode(clip[:, :, :frames]).float(), unet.sizes, overlap)
             rows = [pvdm_condition_batch(previous[i:i + 1], cond_prob, g) for i, g in enumerate(generators)]
             cond = torch.cat([c for c, _ in rows])
             conditioned = torch.cat([is_cond for _, is_cond in rows]).to(device)
