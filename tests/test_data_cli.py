@@ -55,3 +55,22 @@ def test_synth_into_a_file_is_exit_2(tmp_path, capsys):
     assert code == 2
     assert "is a file" in captured.err and "Traceback" not in captured.err
     assert captured.out == "" and target.read_bytes() == b"x"
+
+
+def test_synth_frames_format_is_the_generator_to_the_pixel(tmp_path):
+    out = tmp_path / "held"
+    args = ("data", "synth", str(out), "--num", "2", "--frames", "6", "--size", "16", "--seed", "1000",
+            "--format", "frames", "--json")
+    result = run_vgen(*args)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["format"] == "frames"
+    assert sorted(p.name for p in (out / "bouncing").iterdir()) == ["bouncing_0000", "bouncing_0001"]
+    for index in range(2):
+        frames = read_all(out / "bouncing" / f"bouncing_{index:04d}")
+        assert np.array_equal(frames, synthetic_video("bouncing", [1000, index], 6, 16))  # lossless
+    # An existing frame folder is refused without --overwrite (one line, exit 2), and replaced with it.
+    again = run_vgen(*args)
+    assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    assert run_vgen(*args, "--overwrite").returncode == 0
+    assert len(list((out / "bouncing" / "bouncing_0000").iterdir())) == 6

@@ -79,11 +79,14 @@ def _class_names(kind: str, num_classes: Optional[int]) -> Optional[list[str]]:
     return [f"wind_sector_{c}" for c in range(num_classes)]
 
 
-def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num: int) -> list[Path]:
-    """Where ``write_synthetic_videos`` puts each of ``num`` videos: ``out_dir/<kind>/<kind>_0000.mp4`` ...
+def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num: int,
+                          format: str = "mp4") -> list[Path]:
+    """Where ``write_synthetic_videos`` puts each of ``num`` videos: ``out_dir/<kind>/<kind>_0000.mp4`` ... (with
+    ``format="frames"`` a folder of PNG frames each: ``out_dir/<kind>/<kind>_0000/``).
 
     With ``mixed`` the kinds alternate and each class folder is numbered from 0. In dataset order.
     """
+    suffix = "" if format == "frames" else ".mp4"
     root = Path(out_dir).expanduser()
     counters: dict[str, int] = {}
     paths: list[Path] = []
@@ -91,29 +94,30 @@ def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num:
         generator, _, _ = synthetic_item_spec(kind, index, None)
         number = counters.get(generator, 0)
         counters[generator] = number + 1
-        paths.append(root / generator / f"{generator}_{number:04d}.mp4")
+        paths.append(root / generator / f"{generator}_{number:04d}{suffix}")
     return paths
 
 
 def write_synthetic_videos(
     out_dir: str | os.PathLike[str], kind: SynthKind, *, num: int, frames: int, size: int, fps: float, seed: int = 0,
-    callback: Optional[Callback] = None,
+    callback: Optional[Callback] = None, format: str = "mp4",
 ) -> list[Path]:
     """Write ``num`` synthetic videos at ``synthetic_video_paths(out_dir, kind, num)`` (class folders = labels).
 
     Video ``i`` is item ``i`` of ``SyntheticVideoDataset(kind, num, frames, size, seed)``. Folders are
     made as needed and every file is written atomically by ``VideoWriter``, replacing one of the same
-    name. Returns the paths in dataset order.
+    name. ``format="frames"`` writes lossless PNG frames instead of H.264 mp4 (the generator's exact pixels: a
+    reference set for FVD that the codec has not changed). Returns the paths in dataset order.
     """
     from vgen.io.video import VideoWriter
 
     _check(kind, num, frames, None)
-    paths = synthetic_video_paths(out_dir, kind, num)
+    paths = synthetic_video_paths(out_dir, kind, num, format)
     for index, path in enumerate(paths):
         generator, _, options = synthetic_item_spec(kind, index, None)
         path.parent.mkdir(parents=True, exist_ok=True)
         video = synthetic_video(generator, [seed, index], frames, size, **options)
-        with VideoWriter(path, fps=fps) as writer:
+        with VideoWriter(path, fps=fps, format="frames" if format == "frames" else "mp4") as writer:
             writer.write(video)
         if callback is not None:
             callback(index + 1, num, {"file": path.name})
