@@ -74,3 +74,14 @@ def test_synth_frames_format_is_the_generator_to_the_pixel(tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
     assert run_vgen(*args, "--overwrite").returncode == 0
     assert len(list((out / "bouncing" / "bouncing_0000").iterdir())) == 6
+
+
+def test_unknown_synthetic_format_is_refused_before_writing(tmp_path):
+    import pytest
+
+    from vgen.data.synthetic_dataset import write_synthetic_videos
+    from vgen.errors import VgenError
+
+    with pytest.raises(VgenError, match="use mp4 or frames"):
+        write_synthetic_videos(tmp_path / "x", "bouncing", num=1, frames=2, size=8, fps=8, format="gif")
+    assert not (tmp_path / "x").exists()

@@ -86,6 +86,8 @@ def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num:
 
     With ``mixed`` the kinds alternate and each class folder is numbered from 0. In dataset order.
     """
+    if format not in ("mp4", "frames"):
+        raise VgenError(f"unknown synthetic video format {format!r}; use mp4 or frames")
     suffix = "" if format == "frames" else ".mp4"
     root = Path(out_dir).expanduser()
     counters: dict[str, int] = {}
@@ -117,7 +119,7 @@ def write_synthetic_videos(
         generator, _, options = synthetic_item_spec(kind, index, None)
         path.parent.mkdir(parents=True, exist_ok=True)
         video = synthetic_video(generator, [seed, index], frames, size, **options)
-        with VideoWriter(path, fps=fps, format="frames" if format == "frames" else "mp4") as writer:
+        with VideoWriter(path, fps=fps, format=format) as writer:  # type: ignore[arg-type]
             writer.write(video)
         if callback is not None:
             callback(index + 1, num, {"file": path.name})
