@@ -140,3 +140,24 @@ def test_write_text_atomic_replaces_whole_files_and_refuses_a_fifo(tmp_path: Pat
     os.mkfifo(tmp_path / "pipe")
     with pytest.raises(VgenError, match="not a regular file"):
         write_text_atomic(tmp_path / "pipe", "x")
+
+
+def test_reconstructions_are_written_as_lossless_frame_folders(tmp_path: Path) -> None:
+    from test_pipelines_model import tiny_model
+
+    from vgen.io.video import read_all, tensor_to_frames
+
+    model = tiny_model("pvdm-tiny")
+    clips = diagnose.held_out_clips(model, "bouncing", 3, 1000, model.clip_frames)
+    paths = diagnose.write_reconstructions(model, clips, tmp_path / "recon", batch=2)
+    assert [p.name for p in paths] == ["clip_0000", "clip_0001", "clip_0002"]
+    with torch.no_grad():
+        expected = tensor_to_frames(model.decode(model.encode(clips[2:3])).clamp(-1, 1)[0])
+    assert np.array_equal(read_all(paths[2]), expected)
+
+
+def test_recon_frames_refuses_an_existing_folder(tmp_path: Path, capsys) -> None:
+    (tmp_path / "recon").mkdir()
+    with pytest.raises(SystemExit) as info:
+        diagnose.main(["--model", "pvdm-mini-bouncing", "--recon-frames", str(tmp_path / "recon")])
+    assert info.value.code == 2 and "already exists" in capsys.readouterr().err

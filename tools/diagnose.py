@@ -11,7 +11,13 @@ Measures, on clips of vgen's synthetic generator drawn with a dataset seed the m
   models are comparable; for PVDM also with the true previous-clip latent, with the null (zero) latent
   and with a wrong one (another clip's), which says whether the conditional branch uses its condition.
 
-Prints a table on stderr and, with ``--json``, writes every figure.
+Prints a table on stderr and, with ``--json``, writes every figure. ``--recon-frames DIR`` also writes the
+autoencoder's reconstructions of the held-out clips as lossless PNG frame folders, so the autoencoder's own FVD (the
+ceiling of any diffusion model on its latents) is one more command:
+
+    python tools/diagnose.py --model pvdm-mini-bouncing --clips 128 --data-seed 2000 --recon-frames recon/
+    vgen data synth held/ --num 128 --frames 16 --size 32 --seed 1000 --format frames
+    vgen evaluate --real held/ --fake recon/ --num 128
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from vgen.diffusion.parameterisation import to_prediction
 from vgen.diffusion.schedules import schedule_from_config
 from vgen.families.pvdm.conditioning import aligned_condition
 from vgen.io.atomic import refuse_existing, write_text_atomic
+from vgen.io.video import tensor_to_frames
+from vgen.io.video_write import write_video
 from vgen.metrics.reconstruction import psnr_per_video, ssim_per_video
 from vgen.pipelines.clip import Condition, sample_clip
 from vgen.pipelines.windows import make_generator
@@ -79,6 +87,18 @@ def autoencoder_seams(model: LoadedModel, pairs: torch.Tensor) -> dict[str, floa
 
 
 @torch.no_grad()
+def write_reconstructions(model: LoadedModel, clips: torch.Tensor, out: Path, batch: int = 8) -> list[Path]:
+    """The autoencoder's reconstructions of ``clips`` as PNG frame folders ``out/clip_0000/`` ... (lossless)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(0, len(clips), batch):
+        recon = model.decode(model.encode(clips[i:i + batch])).clamp(-1, 1)
+        for j, video in enumerate(recon):
+            paths.append(out / f"clip_{i + j:04d}")
+            write_video(paths[-1], tensor_to_frames(video), fps=model.config.fps, format="frames")
+    return paths
+
+
 def autoencoder_report(model: LoadedModel, clips: torch.Tensor, batch: int) -> dict[str, float]:
     recon = torch.cat([model.decode(model.encode(clips[i:i + batch])) for i in range(0, len(clips), batch)])
     real, fake = (clips + 1) / 2, (recon + 1) / 2
@@ -182,10 +202,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="PVDM seam test: guidance weight towards the previous latent (default 0)")
     parser.add_argument("--steps", type=int, default=20, help="DDIM steps of the seam test (default 20)")
     parser.add_argument("--json", type=Path, help="write every figure to this JSON file")
+    parser.add_argument("--recon-frames", type=Path,
+                        help="a new folder for the autoencoder's reconstructions of the clips (PNG frame folders)")
     args = parser.parse_args(argv)
     refusal = refuse_existing(args.json, "--json")
     if refusal:
         parser.error(refusal)
+    if args.recon_frames is not None and args.recon_frames.exists():
+        parser.error(f"--recon-frames {str(args.recon_frames)!r} already exists; name a new folder")
     torch.manual_seed(0)
     started = time.time()
     model = load_model(args.model, device="cpu")
@@ -196,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
                                  "synthetic": args.synthetic, "data_seed": args.data_seed}
     if "autoencoder" in model.networks:
         report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], batch=8)
+        if args.recon_frames is not None:
+            written = write_reconstructions(model, clips[:, :, :model.clip_frames], args.recon_frames)
+            report["autoencoder"]["recon_frames"] = str(args.recon_frames)
+            print(f"wrote {len(written)} reconstructions to {args.recon_frames}", file=sys.stderr)
+    elif args.recon_frames is not None:
+        parser.error(f"--recon-frames: {args.model} has no autoencoder (a pixel-space model)")
         if two_clips:
             report["autoencoder"]["seams"] = autoencoder_seams(model, clips)
     report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
