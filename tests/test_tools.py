@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import subprocess
 import sys
@@ -161,3 +162,13 @@ def test_recon_frames_refuses_an_existing_folder(tmp_path: Path, capsys) -> None
     with pytest.raises(SystemExit) as info:
         diagnose.main(["--model", "pvdm-mini-bouncing", "--recon-frames", str(tmp_path / "recon")])
     assert info.value.code == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_recon_frames_keeps_every_autoencoder_figure(tmp_path: Path, tmp_vgen_home: Path) -> None:
+    """The bundled PVDM model on 2 clips: the reconstructions are written and the seam figures are still reported."""
+    out = tmp_path / "recon"
+    assert diagnose.main(["--model", "pvdm-mini-bouncing", "--clips", "2", "--recon-frames", str(out),
+                          "--json", str(tmp_path / "d.json")]) == 0
+    report = json.loads((tmp_path / "d.json").read_text())["autoencoder"]
+    assert {"psnr_db", "seams", "recon_frames"} <= report.keys()
+    assert sorted(p.name for p in out.iterdir()) == ["clip_0000", "clip_0001"]

@@ -224,10 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             written = write_reconstructions(model, clips[:, :, :model.clip_frames], args.recon_frames)
             report["autoencoder"]["recon_frames"] = str(args.recon_frames)
             print(f"wrote {len(written)} reconstructions to {args.recon_frames}", file=sys.stderr)
-    elif args.recon_frames is not None:
-        parser.error(f"--recon-frames: {args.model} has no autoencoder (a pixel-space model)")
         if two_clips:
             report["autoencoder"]["seams"] = autoencoder_seams(model, clips)
+    elif args.recon_frames is not None:
+        parser.error(f"--recon-frames: {args.model} has no autoencoder (a pixel-space model)")
     report["diffusion"] = diffusion_report(model, clips, seed=args.data_seed)
     if args.seams and model.family.name == "pvdm":
         report["seams"] = seam_report(model, args.seams, args.steps, args.guidance)
