@@ -150,7 +150,8 @@ def test_reconstructions_are_written_as_lossless_frame_folders(tmp_path: Path) -
 
     model = tiny_model("pvdm-tiny")
     clips = diagnose.held_out_clips(model, "bouncing", 3, 1000, model.clip_frames)
-    paths = diagnose.write_reconstructions(model, clips, tmp_path / "recon", batch=2)
+    recon = diagnose.reconstruct(model, clips, batch=2)
+    paths = diagnose.write_reconstructions(recon, tmp_path / "recon", model.config.fps)
     assert [p.name for p in paths] == ["clip_0000", "clip_0001", "clip_0002"]
     with torch.no_grad():
         expected = tensor_to_frames(model.decode(model.encode(clips[2:3])).clamp(-1, 1)[0])

@@ -87,20 +87,21 @@ def autoencoder_seams(model: LoadedModel, pairs: torch.Tensor) -> dict[str, floa
 
 
 @torch.no_grad()
-def write_reconstructions(model: LoadedModel, clips: torch.Tensor, out: Path, batch: int = 8) -> list[Path]:
-    """The autoencoder's reconstructions of ``clips`` as PNG frame folders ``out/clip_0000/`` ... (lossless)."""
+def reconstruct(model: LoadedModel, clips: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """The autoencoder's reconstructions of ``clips``, ``batch`` clips at a time."""
+    return torch.cat([model.decode(model.encode(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+
+
+def write_reconstructions(recon: torch.Tensor, out: Path, fps: float) -> list[Path]:
+    """Reconstructions as PNG frame folders ``out/clip_0000/`` ... (lossless)."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(0, len(clips), batch):
-        recon = model.decode(model.encode(clips[i:i + batch])).clamp(-1, 1)
-        for j, video in enumerate(recon):
-            paths.append(out / f"clip_{i + j:04d}")
-            write_video(paths[-1], tensor_to_frames(video), fps=model.config.fps, format="frames")
+    paths = [out / f"clip_{i:04d}" for i in range(len(recon))]
+    for path, video in zip(paths, recon.clamp(-1, 1)):
+        write_video(path, tensor_to_frames(video), fps=fps, format="frames")
     return paths
 
 
-def autoencoder_report(model: LoadedModel, clips: torch.Tensor, batch: int) -> dict[str, float]:
-    recon = torch.cat([model.decode(model.encode(clips[i:i + batch])) for i in range(0, len(clips), batch)])
+def autoencoder_report(model: LoadedModel, clips: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
     real, fake = (clips + 1) / 2, (recon + 1) / 2
     ae = model.config.autoencoder
     patch = getattr(ae, "patch_size", None) or ae.downsample[1]
@@ -219,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, object] = {"model": args.model, "family": model.family.name, "clips": args.clips,
                                  "synthetic": args.synthetic, "data_seed": args.data_seed}
     if "autoencoder" in model.networks:
-        report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], batch=8)
+        recon = reconstruct(model, clips[:, :, :model.clip_frames])
+        report["autoencoder"] = autoencoder_report(model, clips[:, :, :model.clip_frames], recon)
         if args.recon_frames is not None:
-            written = write_reconstructions(model, clips[:, :, :model.clip_frames], args.recon_frames)
+            written = write_reconstructions(recon, args.recon_frames, model.config.fps)
             report["autoencoder"]["recon_frames"] = str(args.recon_frames)
             print(f"wrote {len(written)} reconstructions to {args.recon_frames}", file=sys.stderr)
         if two_clips:

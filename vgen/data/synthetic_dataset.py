@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Literal, Optional
 
 from torch.utils.data import Dataset
 
@@ -12,6 +12,8 @@ from vgen.data.item import Item, make_item
 from vgen.data.report import DatasetReport
 from vgen.data.synthetic import GENERATOR_KINDS, SynthKind, synthetic_item_spec, synthetic_video
 from vgen.errors import VgenError
+
+SynthFormat = Literal["mp4", "frames"]  # H.264 files, or folders of lossless PNG frames
 
 Callback = Callable[[int, int, dict[str, Any]], None]
 
@@ -80,7 +82,7 @@ def _class_names(kind: str, num_classes: Optional[int]) -> Optional[list[str]]:
 
 
 def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num: int,
-                          format: str = "mp4") -> list[Path]:
+                          format: SynthFormat = "mp4") -> list[Path]:
     """Where ``write_synthetic_videos`` puts each of ``num`` videos: ``out_dir/<kind>/<kind>_0000.mp4`` ... (with
     ``format="frames"`` a folder of PNG frames each: ``out_dir/<kind>/<kind>_0000/``).
 
@@ -102,7 +104,7 @@ def synthetic_video_paths(out_dir: str | os.PathLike[str], kind: SynthKind, num:
 
 def write_synthetic_videos(
     out_dir: str | os.PathLike[str], kind: SynthKind, *, num: int, frames: int, size: int, fps: float, seed: int = 0,
-    callback: Optional[Callback] = None, format: str = "mp4",
+    callback: Optional[Callback] = None, format: SynthFormat = "mp4",
 ) -> list[Path]:
     """Write ``num`` synthetic videos at ``synthetic_video_paths(out_dir, kind, num)`` (class folders = labels).
 
@@ -119,7 +121,7 @@ def write_synthetic_videos(
         generator, _, options = synthetic_item_spec(kind, index, None)
         path.parent.mkdir(parents=True, exist_ok=True)
         video = synthetic_video(generator, [seed, index], frames, size, **options)
-        with VideoWriter(path, fps=fps, format=format) as writer:  # type: ignore[arg-type]
+        with VideoWriter(path, fps=fps, format=format) as writer:
             writer.write(video)
         if callback is not None:
             callback(index + 1, num, {"file": path.name})
