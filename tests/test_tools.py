@@ -173,3 +173,34 @@ def test_recon_frames_keeps_every_autoencoder_figure(tmp_path: Path, tmp_vgen_ho
     report = json.loads((tmp_path / "d.json").read_text())["autoencoder"]
     assert {"psnr_db", "seams", "recon_frames"} <= report.keys()
     assert sorted(p.name for p in out.iterdir()) == ["clip_0000", "clip_0001"]
+
+
+def test_widened_latent_decodes_and_denoises_exactly_as_before(tmp_vgen_home: Path, capsys) -> None:
+    """tools/widen_latent.py: the widened bundled PVDM model reconstructs the same pixels, its UNet predicts the same
+    old channels (whatever the new ones hold) and zero for the new ones; bad input is one line and exit 2."""
+    import widen_latent
+
+    from vgen.pipelines.model import load_model
+
+    assert widen_latent.main(["--model", "pvdm-mini-bouncing", "--channels", "6", "--name", "wide"]) == 0
+    before, after = load_model("pvdm-mini-bouncing"), load_model("wide")
+    assert after.config.autoencoder.latent_channels == 6
+    clips = diagnose.held_out_clips(before, "bouncing", 2, 1000, before.clip_frames)
+    with torch.no_grad():
+        z_old, z_new = before.encode(clips), after.encode(clips)
+        assert z_new.shape[1] == 6 and torch.equal(z_new[:, :4], z_old)
+        assert z_new[:, 4:].abs().amax() > 0.01  # the new channels carry something
+        assert torch.equal(after.decode(z_new), before.decode(z_old))
+        g = torch.Generator().manual_seed(0)
+        x_t, cond = torch.randn(z_new.shape, generator=g), torch.randn(z_new.shape, generator=g)
+        out_old, out_new = before.denoise(x_t[:, :4], 500, cond[:, :4]), after.denoise(x_t, 500, cond)
+    assert torch.allclose(out_new[:, :4], out_old, atol=1e-5) and torch.equal(out_new[:, 4:], torch.zeros_like(out_new[:, 4:]))
+    assert json.loads((tmp_vgen_home / "models" / "wide" / "card.json").read_text())["widened_from"] == "pvdm-mini-bouncing"
+    capsys.readouterr()
+    for args, message in ((["--model", "wide", "--channels", "8", "--name", "wide"], "already exists"),
+                          (["--model", "wide", "--channels", "6", "--name", "w2"], "must be larger"),
+                          (["--model", "vdm-mini-bouncing", "--channels", "8", "--name", "w3"], "only PVDM")):
+        assert widen_latent.main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (tmp_vgen_home / "models").iterdir()) == ["wide"]
