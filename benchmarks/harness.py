@@ -11,6 +11,9 @@ Sections (``--only`` picks some; the others are written as skipped):
   not counted. Achieved GFLOP/s and the share of the matmul peak follow. Every attention call of the warm-up forward
   is recorded: ``fused_eligible`` says whether all met the fused CPU kernel's input checks (4-D q/k/v, stride 1 in
   the last axis, one dtype, one head width), so a silent fallback to the slow math path shows in the results.
+- ``compile``: ``--compile`` (``LoadedModel.compile``) against eager for the bundled models (``--compile-models``;
+  ``--smoke``: ``pvdm-tiny`` on dynamo's ``eager`` backend): the first compiled call, compilation included, then
+  interleaved medians of both, the speed-up, the calls that repay the compilation and the largest output difference.
 - ``sample``: wall time and peak RSS of a full sample of the bundled model at 16 and 128 frames (``--smoke``: 16 and
   32, 2 steps); each run is a child process (peak RSS from ``os.wait4``, as ``bench_sample_memory.py``).
 - ``training``: optimisation steps/s per stage (ae, diffusion) of the tiny and mini presets (``--smoke``: tiny),
@@ -74,7 +77,8 @@ from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
 
-SECTIONS = ("cli", "matmul", "forward", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+SECTIONS = ("cli", "matmul", "forward", "compile", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+COMPILE_MODELS = ("pvdm-mini-bouncing", "vdm-mini-bouncing")  # the bundled models: what `--compile` would speed up
 HELP_TARGET_S = 0.3  # issue #14: `vgen --help` answers in under 0.3 s
 BUNDLED = "pvdm-mini-bouncing"
 PEERS = {"video-diffusion-pytorch": ("video_diffusion_pytorch", "Unet3D"),
@@ -297,6 +301,47 @@ def section_forward(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
                                **rate(int(rows[name]["gflops"] * 1e9), seconds, peak)})
         del models, inputs, cases
     return {"batch": 1, "timestep": T_MID, "rows": list(rows.values())}
+
+
+# ----------------------------------------------------------------------------- 2b. --compile: gain and its price
+
+def compile_builder(name: str) -> Callable[[], LoadedModel]:
+    """A fresh CPU model for a bundled/stored model name or a preset (random weights)."""
+    import vgen
+
+    if name in PRESETS:
+        return lambda: cpu_model(preset(name))
+    return lambda: vgen.load_model(name, device="cpu")
+
+
+def section_compile(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """``--compile`` (``LoadedModel.compile``) against eager, per model: the first compiled call (compilation
+    included), then interleaved medians of eager and compiled forwards, the speed-up, how many denoiser calls
+    repay the compilation, and the largest output difference."""
+    peak = peak_of(results)
+    names = opts.compile_models or (["pvdm-tiny"] if opts.smoke else list(COMPILE_MODELS))
+    backend = opts.compile_backend or ("eager" if opts.smoke else "inductor")
+    rows = []
+    for name in names:
+        log(f"compile: {name} ({backend})")
+        eager, compiled = compile_builder(name)(), compile_builder(name)()
+        compiled.compile(backend)
+        x = torch.randn(1, *eager.latent_shape(), generator=torch.Generator().manual_seed(0))
+        cases = {"eager": denoise_call(eager, x), "compiled": denoise_call(compiled, x)}
+        first = cases["compiled"]()  # compiles
+        difference = float((first.float() - cases["eager"]().float()).abs().max())
+        times = interleaved(cases, opts.repeats, opts.warmup)
+        eager_s, compiled_s = median(times["eager"]), median(times["compiled"])
+        flops, _, params, _ = denoise_flops(eager.config)
+        saved = eager_s - compiled_s
+        rows.append({"model": name, "denoiser_params": params, "gflops": round(flops / 1e9, 4),
+                     "compile_s": compiled.compile_seconds, "eager_median_s": eager_s, "compiled_median_s": compiled_s,
+                     "speedup": eager_s / compiled_s, "calls_to_repay": compiled.compile_seconds / saved if saved > 0 else None,
+                     "max_abs_difference": difference, "eager_share_of_peak": rate(flops, eager_s, peak)["share_of_peak"],
+                     "compiled_share_of_peak": rate(flops, compiled_s, peak)["share_of_peak"],
+                     "times_s": times})
+        del eager, compiled, cases
+    return {"backend": backend, "batch": 1, "timestep": T_MID, "threads": torch.get_num_threads(), "rows": rows}
 
 
 # ----------------------------------------------------------------------------- 3. full sample: time and peak RSS
@@ -796,7 +841,7 @@ def section_cli(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
 # ----------------------------------------------------------------------------- the run
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]] = {
-    "cli": section_cli, "matmul": section_matmul, "forward": section_forward, "sample": section_sample, "training": section_training,
+    "cli": section_cli, "matmul": section_matmul, "forward": section_forward, "compile": section_compile, "sample": section_sample, "training": section_training,
     "peers": section_peers, "pvdm_vs_vdm": section_pvdm_vs_vdm, "dit_vs_unet": section_dit_vs_unet,
 }
 
@@ -842,6 +887,13 @@ def print_tables(results: dict[str, Any]) -> None:
                     continue
                 print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f} {fmt(r['median_s'], '.4f'):>9} "
                       f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} {r['fused_eligible']}")
+        elif name == "compile":
+            print(f"{'model':<22} {'compile s':>9} {'eager s':>9} {'compiled s':>10} {'speed-up':>8} {'repaid after':>12} "
+                  f"{'max diff':>9}   backend {section['backend']}")
+            for r in section["rows"]:
+                repay = "never" if r["calls_to_repay"] is None else f"{r['calls_to_repay']:.0f} calls"
+                print(f"{r['model']:<22} {fmt(r['compile_s'], '.2f'):>9} {r['eager_median_s']:>9.4f} "
+                      f"{r['compiled_median_s']:>10.4f} {r['speedup']:>7.2f}x {repay:>12} {r['max_abs_difference']:>9.2e}")
         elif name == "sample":
             print(f"{'frames':>6} {'sample s':>9} {'peak MiB':>9}   {section['model']}, {section['steps']} steps")
             for r in section["rows"]:
@@ -887,6 +939,10 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--skip-large", action="store_true", help=f"--max-params {SKIP_LARGE_PARAMS:.0e}")
     parser.add_argument("--matmul-sizes", type=int, nargs="+", help="square matmul sizes (default 2048 4096; smoke 256)")
     parser.add_argument("--presets", nargs="+", help="forward section presets (default: all; smoke: the -tiny ones)")
+    parser.add_argument("--compile-models", nargs="+",
+                        help=f"compile section: bundled/stored models or presets (default {' '.join(COMPILE_MODELS)}; "
+                             "smoke pvdm-tiny)")
+    parser.add_argument("--compile-backend", help="torch.compile backend (default inductor; smoke eager)")
     parser.add_argument("--sample-frames", type=int, nargs="+", help="sample section lengths (default 16 128)")
     parser.add_argument("--sample-steps", type=int, help="sampler steps of the sample section (default 50; smoke 2)")
     parser.add_argument("--train-presets", nargs="+", help="training section presets (default: tiny and mini)")

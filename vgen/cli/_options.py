@@ -53,6 +53,10 @@ FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", help="mp4, g
                                                   rich_help_panel="Output")]
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", parser=finite_float, help="Frame rate of the output file.",
                                                  rich_help_panel="Output")]
+CompileOpt = Annotated[bool, typer.Option(
+    "--compile", help="torch.compile the denoiser first (opt-in): the first step compiles (its time is printed); "
+    "worth it for long runs and on GPUs, measure before relying on it (benchmarks/harness.py --only compile).",
+    rich_help_panel="Model")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a one-line JSON summary on stdout.",
                                        rich_help_panel="Output")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or final line.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vgen.cli._common import STATE, stderr_console
+from vgen.cli._common import STATE, log, stderr_console
 from vgen.cli._outputs import check_json_stdout
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
@@ -19,6 +19,27 @@ def check_common(*, output: str, json_out: bool, quiet: bool) -> None:
     if json_out and output == "-":
         raise VgenError("--json needs -o to be a file: stdout already carries the video")
     check_json_stdout(json_out)
+
+
+def maybe_compile(models: Any, enabled: bool) -> None:
+    """``--compile``: torch.compile each loaded model's denoiser, saying that the first step will be slow."""
+    if enabled:
+        for model in models:
+            model.compile()
+        log("--compile: the first denoising step compiles the network (seconds to minutes); the time is reported")
+
+
+def compile_report(models: Any) -> dict[str, Any]:
+    """After a ``--compile`` run: one log line per compiled model and the JSON field ``compile_s`` (a list for
+    cascades); empty without ``--compile``."""
+    times = [m.compile_seconds for m in models if m.compiled]
+    if not times:
+        return {}
+    for seconds in times:
+        log(f"compiled the denoiser in {seconds:.1f} s (first step, compilation included)"
+            if seconds is not None else "the denoiser was compiled but never called")
+    rounded = [None if s is None else round(s, 3) for s in times]
+    return {"compile_s": rounded[0] if len(rounded) == 1 else rounded}
 
 
 def write_and_report(target: Any, generation: Any, *, steps: int, fps: float, what: str) -> Any:

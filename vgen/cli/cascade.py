@@ -69,9 +69,9 @@ def cascade_cmd(
 
 def sample_cascade(directory: Path, *, model: str, frames: Optional[int], seeds: list[int], settings: Any,
                    stage_sampler: Optional[str], stage_steps: Optional[str], targets: list[Any], fps: Optional[float],
-                   device: str, threads: int) -> tuple[list[Any], float, dict[str, Any]]:
+                   device: str, threads: int, compile: bool = False) -> tuple[list[Any], float, dict[str, Any]]:
     """``vgen sample`` for a cascade: the base stage's video streamed through every stage into each target."""
-    from vgen.cli._run import write_and_report
+    from vgen.cli._run import compile_report, maybe_compile, write_and_report
     from vgen.cli._threads import model_threads
     from vgen.pipelines.cascade import cascade_video, load_cascade, stage_settings
 
@@ -80,6 +80,7 @@ def sample_cascade(directory: Path, *, model: str, frames: Optional[int], seeds:
     cascade = load_cascade(directory, device=device)
     per_stage = stage_settings(cascade, settings, samplers, steps)
     used_threads = model_threads(threads, cascade.models[0])
+    maybe_compile(cascade.models, compile)
     jobs = [cascade_video(cascade, per_stage, frames=frames, seed=s) for s in seeds]  # validated before any output
     shapes = cascade.shapes(frames)
     out_fps = fps or shapes[-1].fps
@@ -88,5 +89,6 @@ def sample_cascade(directory: Path, *, model: str, frames: Optional[int], seeds:
     extra = {"model": model, "threads": used_threads,
              "stages": [{"name": shape.name, "role": shape.role, "frames": shape.frames, "resolution": shape.resolution,
                          "sampler": st.sampler, "steps": st.for_model(m).steps}
-                        for shape, st, m in zip(shapes, per_stage, cascade.models)]}
+                        for shape, st, m in zip(shapes, per_stage, cascade.models)],
+             **compile_report(cascade.models)}
     return written, out_fps, extra

@@ -15,7 +15,7 @@ import typer
 
 from vgen.cli._types import finite_float
 from vgen.cli._common import emit_json, log, parse_seeds, warn
-from vgen.cli._options import AugLevelOpt
+from vgen.cli._options import AugLevelOpt, CompileOpt
 from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
@@ -58,6 +58,7 @@ def evaluate_cmd(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Clips per extractor batch.", rich_help_panel=PANEL_EXTRACT)] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=PANEL_EXTRACT)] = "auto",
     threads: ThreadsOpt = 0,
+    compile: CompileOpt = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the scores, protocol and elapsed seconds as one JSON line on stdout (instead of the table).", rich_help_panel=PANEL_OUT)] = False,
 ) -> None:
     """Score generated videos against real ones (FVD, KVD, IS), their clip seams, or an autoencoder's reconstructions.
@@ -92,7 +93,7 @@ def evaluate_cmd(
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, upscale=upscale, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,
                       settings=settings, seam_every=seam_every, seam_span=seam_span or 1, i3d=i3d, c3d=c3d, c3d_mean=c3d_mean,
-                      batch_size=batch_size, device=device, aug_level=aug_level)
+                      batch_size=batch_size, device=device, aug_level=aug_level, compile=compile)
     set_threads(threads)
     result = evaluate(request, Hooks(progress=ProgressReporter, log=log, warn=warn))
     if json_out:

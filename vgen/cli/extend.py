@@ -8,11 +8,12 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
+    CompileOpt,
     DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
     FitStepsOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
 from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -44,6 +45,7 @@ def extend_cmd(
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = 0,
+    compile: CompileOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -83,11 +85,13 @@ def extend_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
+    maybe_compile([loaded], compile)
     reader = open_video(input, fps=loaded.fps, size=loaded.resolution, fit="crop")
     job = extend_video(loaded, reader.chunks(loaded.clip_frames), settings, frames=frames, seed=seed, only_new=only_new)
     out_fps = fps or float(loaded.fps)
     written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="extend")
+    compiled = compile_report([loaded])
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
                           preset=loaded.config.name, threads=used_threads, method=job.method,
-                          new_frames=frames or loaded.clip_frames))
+                          new_frames=frames or loaded.clip_frames, **compiled))

@@ -8,11 +8,12 @@ import typer
 
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
+    CompileOpt,
     DEFAULT_INTERPOLATION_MODEL, DEFAULT_INTERPOLATION_STRENGTH, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
     StrengthOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
 from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -49,6 +50,7 @@ def interpolate_cmd(
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = 0,
+    compile: CompileOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -95,12 +97,14 @@ def interpolate_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
+    maybe_compile([loaded], compile)
     keys = open_keys(inputs, size=loaded.resolution, chunk=loaded.clip_frames)
     job = interpolate_video(loaded, keys.chunks, settings, between=between, seed=seed, keep=not no_keep,
                             total_keys=keys.total)
     out_fps = fps or (keys.fps * (between + 1) if keys.fps else float(loaded.fps))
     written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="interpolate")
+    compiled = compile_report([loaded])
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, threads=used_threads, method=job.method,
-                          between=between, strength=settings.strength or 1.0))
+                          between=between, strength=settings.strength or 1.0, **compiled))

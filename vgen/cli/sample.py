@@ -9,11 +9,11 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli.cascade import StageSamplerOpt, StageStepsOpt
 from vgen.cli._options import (
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FitStepsOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt,
+    DEFAULT_MODEL, CompileOpt, DeviceOpt, EtaOpt, FitStepsOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt,
     ModelOpt, OutputOpt, QuietOpt, ReconOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
-from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
 from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -52,6 +52,7 @@ def sample_cmd(
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = 0,
+    compile: CompileOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -98,7 +99,7 @@ def sample_cmd(
 
         written, out_fps, extra = sample_cascade(cascade, model=model, frames=frames, seeds=seeds, settings=settings,
                                         stage_sampler=stage_sampler or sampler, stage_steps=stage_steps, targets=targets, fps=fps,
-                                        device=device, threads=threads)
+                                        device=device, threads=threads, compile=compile)
         if json_out:
             emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started, **extra))
         return
@@ -106,10 +107,13 @@ def sample_cmd(
         raise VgenError("--stage-sampler and --stage-steps are for cascades; give --sampler/--steps for one model")
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
+    maybe_compile([loaded], compile)
     jobs = [sample_video(loaded, settings, frames=frames, seed=s) for s in seeds]  # validated before any output
     out_fps = fps or float(loaded.fps)
     written = [write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what=f"sample s{s}" if num > 1 else "sample")
                for s, target, job in zip(seeds, targets, jobs)]
+    compiled = compile_report([loaded])
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
-                          model=model, preset=loaded.config.name, threads=used_threads, clips=jobs[0].windows))
+                          model=model, preset=loaded.config.name, threads=used_threads, clips=jobs[0].windows,
+                          **compiled))

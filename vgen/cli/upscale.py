@@ -8,10 +8,11 @@ import typer
 
 from vgen.cli._common import emit_json, log
 from vgen.cli._options import (
+    CompileOpt,
     AugLevelOpt, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, JsonOpt, QuietOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
 from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
@@ -38,6 +39,7 @@ def upscale_cmd(
     overwrite: OverwriteOpt = False,
     device: DeviceOpt = "auto",
     threads: ThreadsOpt = 0,
+    compile: CompileOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -77,6 +79,7 @@ def upscale_cmd(
     options = UpscaleOptions(overlap=overlap, aug_level=aug_level)
     check_options(loaded, options)
     used_threads = model_threads(threads, loaded)
+    maybe_compile([loaded], compile)
     size = loaded.resolution // spatial
     reader = open_video(input, size=size, fit="crop")
     if (reader.source_width, reader.source_height) != (size, size):
@@ -86,7 +89,8 @@ def upscale_cmd(
                         total_frames=reader.num_frames)
     out_fps = fps or reader.fps * temporal
     written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="upscale")
+    compiled = compile_report([loaded])
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
                           preset=loaded.config.name, threads=used_threads, factors=[spatial, temporal],
-                          input_size=[reader.source_width, reader.source_height], windows=job.windows))
+                          input_size=[reader.source_width, reader.source_height], windows=job.windows, **compiled))

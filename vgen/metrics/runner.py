@@ -76,6 +76,7 @@ class Request:
     c3d_mean: Path | None = None
     batch_size: int = 8
     device: str = "auto"
+    compile: bool = False  # torch.compile the model's denoiser (``--compile``)
 
 
 def _no_progress(description: str, total: int) -> ContextManager[Callback | None]:
@@ -147,6 +148,10 @@ def evaluate(request: Request, hooks: Hooks = Hooks()) -> Result:
         result = _upscale(run)
     else:
         result = _scores(run)
+    if run.model is not None and run.model.compiled:
+        result.protocol["compile_s"] = run.model.compile_seconds
+        if run.model.compile_seconds is not None:
+            hooks.log(f"compiled the denoiser in {run.model.compile_seconds:.1f} s (first step, compilation included)")
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -163,6 +168,8 @@ def _check(r: Request) -> None:
         raise VgenError(f"unknown resize method {r.resize!r}; use crop, squash or tf1")
     if r.aug_level is not None and r.upscale is None:
         raise VgenError("--aug-level is for --upscale (an upscaling model's input noise level); drop it")
+    if r.compile and r.model is None:
+        raise VgenError("--compile compiles a --model's denoiser; drop it for --fake sets")
     tasks = [flag for flag, path in _TASKS.items() if getattr(r, path) is not None]
     if len(tasks) > 1:
         raise VgenError(f"give only one of {', '.join(tasks)}")
@@ -204,6 +211,10 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         from vgen.pipelines.model import load_model
 
         loaded = load_model(r.model, device=str(device))
+        if r.compile:
+            loaded.compile()
+            hooks.log("--compile: the first denoising step compiles the network (seconds to minutes); the time is "
+                      "reported")
     if r.reconstruct is not None and loaded is not None and "autoencoder" in loaded.networks and r.frames not in (None, loaded.clip_frames):
         raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
                         f"drop --frames or use --frames {loaded.clip_frames}")

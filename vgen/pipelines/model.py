@@ -9,8 +9,10 @@ be built from in-memory networks (training previews) or loaded from a model dire
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Optional
 
 import torch
 from torch import nn
@@ -36,6 +38,18 @@ class LoadedModel:
         self.networks = {role: net.to(self.device).eval() for role, net in networks.items()}
         for net in self.networks.values():
             net.requires_grad_(False)
+        self.compiled = False
+
+    def compile(self, backend: str = "inductor") -> None:
+        """Opt-in ``torch.compile`` of the denoiser (``--compile``): see :class:`CompiledDenoiser`."""
+        if not self.compiled:
+            self.networks["unet"] = CompiledDenoiser(self.networks["unet"], backend)
+            self.compiled = True
+
+    @property
+    def compile_seconds(self) -> Optional[float]:
+        """How long the first compiled denoiser call took, compilation included (None: not compiled or not run)."""
+        return self.unet.first_call_seconds if self.compiled else None
 
     @property
     def clip_frames(self) -> int:
@@ -135,6 +149,44 @@ def load_weights(networks: dict[str, nn.Module], directory: Path, config: ModelC
             raise VgenError(f"checkpoint {str(path)!r} carries another model config than {mismatch}; one of them "
                             "was edited")
     return metas
+
+
+class CompiledDenoiser(nn.Module):
+    """A denoiser behind ``torch.compile``: the first call compiles it and is timed (``first_call_seconds``), a
+    compiler failure becomes one error line, and attribute reads (``sizes``, ``spec``, ...) reach the network.
+
+    A call with new input shapes (another batch size, a shorter last window) compiles again. Outputs match the eager
+    network to float rounding, not to the bit, so a seed's video may differ by a grey level from an uncompiled run.
+    """
+
+    def __init__(self, network: nn.Module, backend: str = "inductor") -> None:
+        super().__init__()
+        try:
+            self.network = torch.compile(network, backend=backend)
+        except (RuntimeError, ValueError) as exc:  # e.g. a Python version dynamo does not support yet
+            raise VgenError(f"torch.compile is not available here ({exc}); run without --compile") from exc
+        self.first_call_seconds: Optional[float] = None
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["network"], name)
+
+    def forward(self, *args, **kwargs):
+        if self.first_call_seconds is not None:
+            return self.network(*args, **kwargs)
+        started = time.perf_counter()
+        try:
+            out = self.network(*args, **kwargs)
+        except VgenError:
+            raise
+        except Exception as exc:  # dynamo and inductor raise many kinds: no C++ compiler, an unsupported op, ...
+            text = str(exc).strip()
+            first = text.splitlines()[0][:200] if text else ""
+            raise VgenError(f"torch.compile failed ({type(exc).__name__}: {first}); run without --compile") from exc
+        self.first_call_seconds = time.perf_counter() - started
+        return out
 
 
 def load_model(spec: str | Path | None, device: str = "auto") -> LoadedModel:
