@@ -137,3 +137,11 @@ def test_evaluate_compile_reports_the_compile_time(tmp_path: Path, monkeypatch: 
     assert code == 0, err
     report = json.loads(out)
     assert report["protocol"]["compile_s"] > 0 and "compiled the denoiser in" in err
+
+
+def test_bad_input_with_compile_is_still_one_line(tiny_store: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """--compile's info line comes after every check, so a refusal stays the only line."""
+    code, out, err = run_cli(["sample", "--model", "t", "--method", "nonsense", "--compile", "-o", "x.mp4"],
+                             monkeypatch, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "compile" not in err, err

@@ -80,8 +80,8 @@ def sample_cascade(directory: Path, *, model: str, frames: Optional[int], seeds:
     cascade = load_cascade(directory, device=device)
     per_stage = stage_settings(cascade, settings, samplers, steps)
     used_threads = model_threads(threads, cascade.models[0])
-    maybe_compile(cascade.models, compile)
     jobs = [cascade_video(cascade, per_stage, frames=frames, seed=s) for s in seeds]  # validated before any output
+    maybe_compile(cascade.models, compile)
     shapes = cascade.shapes(frames)
     out_fps = fps or shapes[-1].fps
     written = [write_and_report(target, job, steps=0, fps=out_fps, what=f"cascade s{s}" if len(seeds) > 1 else "cascade")

@@ -97,10 +97,10 @@ def interpolate_cmd(
     started = time.perf_counter()
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
-    maybe_compile([loaded], compile)
     keys = open_keys(inputs, size=loaded.resolution, chunk=loaded.clip_frames)
     job = interpolate_video(loaded, keys.chunks, settings, between=between, seed=seed, keep=not no_keep,
                             total_keys=keys.total)
+    maybe_compile([loaded], compile)
     out_fps = fps or (keys.fps * (between + 1) if keys.fps else float(loaded.fps))
     written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="interpolate")
     compiled = compile_report([loaded])

@@ -107,8 +107,8 @@ def sample_cmd(
         raise VgenError("--stage-sampler and --stage-steps are for cascades; give --sampler/--steps for one model")
     loaded = load_model(model, device=device)
     used_threads = model_threads(threads, loaded)
-    maybe_compile([loaded], compile)
     jobs = [sample_video(loaded, settings, frames=frames, seed=s) for s in seeds]  # validated before any output
+    maybe_compile([loaded], compile)
     out_fps = fps or float(loaded.fps)
     written = [write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what=f"sample s{s}" if num > 1 else "sample")
                for s, target, job in zip(seeds, targets, jobs)]

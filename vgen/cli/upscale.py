@@ -79,7 +79,6 @@ def upscale_cmd(
     options = UpscaleOptions(overlap=overlap, aug_level=aug_level)
     check_options(loaded, options)
     used_threads = model_threads(threads, loaded)
-    maybe_compile([loaded], compile)
     size = loaded.resolution // spatial
     reader = open_video(input, size=size, fit="crop")
     if (reader.source_width, reader.source_height) != (size, size):
@@ -87,6 +86,7 @@ def upscale_cmd(
             f"centre crop), the input size of {model}; output {loaded.resolution}x{loaded.resolution}")
     job = upscale_video(loaded, reader.chunks(loaded.clip_frames), settings, seed=seed, options=options,
                         total_frames=reader.num_frames)
+    maybe_compile([loaded], compile)
     out_fps = fps or reader.fps * temporal
     written = write_and_report(target, job, steps=settings.for_model(loaded).steps, fps=out_fps, what="upscale")
     compiled = compile_report([loaded])

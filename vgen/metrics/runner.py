@@ -211,10 +211,6 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         from vgen.pipelines.model import load_model
 
         loaded = load_model(r.model, device=str(device))
-        if r.compile:
-            loaded.compile()
-            hooks.log("--compile: the first denoising step compiles the network (seconds to minutes); the time is "
-                      "reported")
     if r.reconstruct is not None and loaded is not None and "autoencoder" in loaded.networks and r.frames not in (None, loaded.clip_frames):
         raise VgenError(f"--reconstruct runs the autoencoder on clips of {loaded.clip_frames} frames, the model's clip; "
                         f"drop --frames or use --frames {loaded.clip_frames}")
@@ -254,6 +250,9 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
         protocol["extractor"] = {"name": "I3D Kinetics-400, 400-d logits averaged over time", "weights_format": run.i3d.weights_format,
                                  "weights_hash": run.i3d.weights_hash, "bn_eps": run.i3d.bn_eps}
         run.extractors["i3d"] = i3d_extractor(run.i3d, r.resize)  # type: ignore[arg-type]
+    if r.compile and loaded is not None:  # after every check, so bad input stays one line
+        loaded.compile()
+        hooks.log("--compile: the first denoising step compiles the network (seconds to minutes); the time is reported")
     return run
 
 
