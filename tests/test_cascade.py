@@ -87,6 +87,24 @@ def test_sample_runs_every_stage_8x16_to_16x32(store: Path, tmp_path: Path, caps
     assert not np.array_equal(video, read_all(tmp_path / "c.mp4"))
 
 
+def test_compile_compiles_every_stage_and_reports_each_time(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """--compile on a cascade: every stage's denoiser is compiled (dynamo's eager backend here: the same kernels, so
+    the same video), and `compile_s` lists one time per stage."""
+    import torch
+
+    eager = torch.compile
+    assert vgen("sample", "--model", "c-casc", "--seed", "3", "-o", "plain.mp4", "-q") == 0
+    monkeypatch.setattr(torch, "compile", lambda network, **kwargs: eager(network, backend="eager"))
+    capsys.readouterr()
+    assert vgen("sample", "--model", "c-casc", "--seed", "3", "-o", "fast.mp4", "--compile", "--json") == 0
+    captured = capsys.readouterr()
+    times = json.loads(captured.out)["compile_s"]
+    assert len(times) == 3 and all(t > 0 for t in times)
+    assert captured.err.count("compiled the denoiser in") == 3
+    assert np.array_equal(read_all(tmp_path / "fast.mp4"), read_all(tmp_path / "plain.mp4"))
+
+
 def test_per_stage_samplers_and_steps_reach_each_stage(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import vgen.pipelines.clip as clip
 
