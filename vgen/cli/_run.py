@@ -23,21 +23,24 @@ def check_common(*, output: str, json_out: bool, quiet: bool) -> None:
 
 def maybe_compile(models: Any, enabled: bool) -> None:
     """``--compile``: torch.compile each loaded model's denoiser, saying that the first step will be slow."""
+    from vgen.pipelines.model import COMPILE_NOTE
+
     if enabled:
         for model in models:
             model.compile()
-        log("--compile: the first denoising step compiles the network (seconds to minutes); the time is reported")
+        log(COMPILE_NOTE)
 
 
 def compile_report(models: Any) -> dict[str, Any]:
     """After a ``--compile`` run: one log line per compiled model and the JSON field ``compile_s`` (a list for
     cascades); empty without ``--compile``."""
+    from vgen.pipelines.model import compiled_line
+
     times = [m.compile_seconds for m in models if m.compiled]
     if not times:
         return {}
     for seconds in times:
-        log(f"compiled the denoiser in {seconds:.1f} s (first step, compilation included)"
-            if seconds is not None else "the denoiser was compiled but never called")
+        log(compiled_line(seconds))
     rounded = [None if s is None else round(s, 3) for s in times]
     return {"compile_s": rounded[0] if len(rounded) == 1 else rounded}
 

@@ -149,9 +149,10 @@ def evaluate(request: Request, hooks: Hooks = Hooks()) -> Result:
     else:
         result = _scores(run)
     if run.model is not None and run.model.compiled:
+        from vgen.pipelines.model import compiled_line
+
         result.protocol["compile_s"] = run.model.compile_seconds
-        if run.model.compile_seconds is not None:
-            hooks.log(f"compiled the denoiser in {run.model.compile_seconds:.1f} s (first step, compilation included)")
+        hooks.log(compiled_line(run.model.compile_seconds))
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -251,8 +252,10 @@ def _prepare(r: Request, hooks: Hooks) -> _Run:
                                  "weights_hash": run.i3d.weights_hash, "bn_eps": run.i3d.bn_eps}
         run.extractors["i3d"] = i3d_extractor(run.i3d, r.resize)  # type: ignore[arg-type]
     if r.compile and loaded is not None:  # after every check, so bad input stays one line
+        from vgen.pipelines.model import COMPILE_NOTE
+
         loaded.compile()
-        hooks.log("--compile: the first denoising step compiles the network (seconds to minutes); the time is reported")
+        hooks.log(COMPILE_NOTE)
     return run
 
 

@@ -151,6 +151,16 @@ def load_weights(networks: dict[str, nn.Module], directory: Path, config: ModelC
     return metas
 
 
+COMPILE_NOTE = "--compile: the first denoising step compiles the network (seconds to minutes); the time is reported"
+
+
+def compiled_line(seconds: Optional[float]) -> str:
+    """The info line after a ``--compile`` run, for every command that offers it."""
+    if seconds is None:
+        return "the denoiser was compiled but never called"
+    return f"compiled the denoiser in {seconds:.1f} s (first step, compilation included)"
+
+
 class CompiledDenoiser(nn.Module):
     """A denoiser behind ``torch.compile``: the first call compiles it and is timed (``first_call_seconds``), a
     compiler failure becomes one error line, and attribute reads (``sizes``, ``spec``, ...) reach the network.
