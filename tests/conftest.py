@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import subprocess
 from pathlib import Path
 from typing import Callable
@@ -100,3 +101,19 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    """Run ``vgen ARGS`` in this process as the console script does: (exit code, stdout, stderr)."""
+    from vgen.cli import main
+    from vgen.cli._common import STATE
+
+    monkeypatch.setattr(sys, "argv", ["vgen", *args])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    STATE.update(debug=False, quiet=False)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

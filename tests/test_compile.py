@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import run_cli
 from test_pipelines_model import save_tiny, tiny_model
 from vgen.errors import VgenError
 from vgen.io.video import read_all
@@ -51,21 +51,6 @@ def test_a_compiler_failure_is_one_error_line(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(VgenError, match=r"^torch.compile failed \(RuntimeError: InvalidCxxCompiler: no working C\+\+ "
                                         r"compiler found\); run without --compile$"):
         model.denoise(torch.zeros(1, *model.latent_shape()), 500)
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    from vgen.cli import main
-    from vgen.cli._common import STATE
-
-    monkeypatch.setattr(sys, "argv", ["vgen", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    STATE.update(debug=False, quiet=False)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

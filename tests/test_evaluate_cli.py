@@ -202,6 +202,7 @@ def test_real_statistics_are_shared_by_fake_and_model_runs(data: Path, tiny_mode
     proto = out["protocol"]
     assert proto["real"]["cached"] and proto["load_size"] == 32 and proto["start"] == 1
     assert proto["generation"]["frames_generated"] == 10 and proto["fake"]["clips"] == 2
+    assert proto["generation"]["frame_noise"] == "independent"  # the model's own (a PVDM latent has no frames)
     # pvdm-tiny makes 8-frame clips: one seam (7 -> 8) in each 10-frame video.
     assert proto["seam"]["first_boundary"] == 8 and proto["seam"]["seams"] == 2
     assert out["metrics"]["fvd"] > 0 and out["metrics"]["seam_change"] >= 0

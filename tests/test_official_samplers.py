@@ -226,7 +226,8 @@ def test_the_cli_choice_reaches_the_sampler(home: Path, tmp_path: Path, monkeypa
     real = clip.sample
 
     def spy(name, denoiser, x_T, schedule, **kwargs):
-        knobs = {k: v for k, v in kwargs.items() if k not in ("steps", "generators", "callback")}
+        knobs = {k: v for k, v in kwargs.items() if k not in ("steps", "generators", "callback", "frame_noise")}
+        assert kwargs["frame_noise"] == "independent"  # a PVDM latent has no frames to share noise
         seen.append((knobs, denoiser.clip_x0, denoiser.recompute_eps))
         return real(name, denoiser, x_T, schedule, **kwargs)
 

@@ -2,7 +2,8 @@
 
     python tools/inflation_report.py --image IMAGE_MODEL --video VIDEO_MODEL --num 128 --json report.json
 
-Samples ``--num`` clips of each model (seeds 0..num-1, DDIM ``--steps``) and takes ``--num`` real clips of vgen's
+Samples ``--num`` clips of each model (seeds 0..num-1, DDIM ``--steps``; the video model's frame noise as
+``--frame-noise`` says, default its own, the image model's always its own) and takes ``--num`` real clips of vgen's
 synthetic generator from two dataset seeds the models never saw (1000 and 2000), then reports:
 
 - per-frame looks: the pixel Fréchet distance (``vgen.metrics.frames``) of the video model's first frames and of all
@@ -40,9 +41,9 @@ def real_clips(kind: str, num: int, frames: int, resolution: int, seed: int) -> 
     return np.stack([tensor_to_frames(data[i]["video"]) for i in range(num)])
 
 
-def model_clips(model: LoadedModel, num: int, steps: int) -> np.ndarray:
-    """uint8 (num, T, H, W, 3): one clip per seed 0..num-1."""
-    settings = SamplerSettings(steps=steps)
+def model_clips(model: LoadedModel, num: int, steps: int, frame_noise: str | None = None) -> np.ndarray:
+    """uint8 (num, T, H, W, 3): one clip per seed 0..num-1 (``frame_noise`` None: the model's own)."""
+    settings = SamplerSettings(steps=steps, frame_noise=frame_noise)  # type: ignore[arg-type]
     return np.stack(list(generated_clips(model, list(range(num)), start=0, frames=model.clip_frames, stride=1,
                                          settings=settings)))
 
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--video", required=True, help="the inflated model (stage temporal)")
     parser.add_argument("--num", type=int, default=128, help="clips per set (default 128)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps (default 50)")
+    parser.add_argument("--frame-noise", choices=("independent", "shared-mean"),
+                        help="the video model's frame noise (default: its config's diffusion.frame_noise)")
     parser.add_argument("--kind", default="bouncing", help="synthetic data kind the models were trained on")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
@@ -82,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     image_model, video_model = load_model(args.image, "cpu"), load_model(args.video, "cpu")
     frames, resolution = video_model.clip_frames, video_model.resolution
-    figures = report(model_clips(image_model, args.num, args.steps), model_clips(video_model, args.num, args.steps),
+    figures = report(model_clips(image_model, args.num, args.steps), model_clips(video_model, args.num, args.steps, args.frame_noise),
                      real_clips(args.kind, args.num, frames, resolution, 1000),
                      real_clips(args.kind, args.num, frames, resolution, 2000))
     figures["setup"] = {"num": args.num, "frames": frames, "resolution": resolution, "steps": args.steps,
+                        "video_frame_noise": SamplerSettings(frame_noise=args.frame_noise).for_model(video_model).frame_noise,
                         "seconds": round(time.perf_counter() - started, 1)}
     for section, values in figures.items():
-        print(f"{section}: " + ", ".join(f"{k} {v:.4g}" for k, v in values.items()), file=sys.stderr)
+        print(f"{section}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in values.items()), file=sys.stderr)
     if args.json:
         write_text_atomic(args.json, json.dumps(figures, indent=2) + "\n")
     return 0

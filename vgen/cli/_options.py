@@ -30,6 +30,11 @@ GridOpt = Annotated[Optional[str], typer.Option(
     "--schedule-grid", help="Timestep grid: linspace, leading, trailing, or the official grids alone (pvdm, ldm); "
     "official = the model family's published DDIM sampler (PVDM, LVDM): its grid, eta 1 unless --eta, its x0 "
     "clamping \\[default: the model's: official for imported checkpoints, else linspace].", rich_help_panel="Sampling")]
+FrameNoiseOpt = Annotated[Optional[str], typer.Option(
+    "--frame-noise", show_default=False, rich_help_panel="Sampling",
+    help="How the noise of a clip's frames relates: independent, or shared-mean (the frames share one spatial mean "
+    "per channel, each frame's noise still N(0, I): no colour flicker from an inflated image model) \\[default: the "
+    "model's diffusion.frame_noise, independent unless it was trained otherwise].")]
 GuidanceOpt = Annotated[Optional[float], typer.Option(
     "--guidance", parser=finite_float, help="Guidance weight w in (1+w)·eps_cond − w·eps_uncond: PVDM previous-clip and class "
     "guidance (default 0), LVDM unconditional guidance (default: the model's, 0.1).", rich_help_panel="Sampling")]

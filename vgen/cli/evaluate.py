@@ -47,6 +47,7 @@ def evaluate_cmd(
         "--steps", min=1, show_default=False, rich_help_panel=PANEL_GEN,
         help="Sampling steps for --model [default: 50; with an official sampler, the paper's].")] = None,
     schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
+    frame_noise: Annotated[Optional[str], typer.Option("--frame-noise", show_default=False, help="Noise of a clip's frames for --model: independent or shared-mean (one spatial mean shared by the frames) \\[default: the model's].", rich_help_panel=PANEL_GEN)] = None,
     aug_level: AugLevelOpt = None,
     strength: Annotated[Optional[float], typer.Option("--strength", parser=finite_float, help="--inbetween: start from the keys blended, noised to this level (SDEdit; 1 = from noise, the default).", rich_help_panel=PANEL_GEN)] = None,
     seam: Annotated[bool, typer.Option("--seam", help="Also report the frame change at clip boundaries against inside clips (same as adding seam to --metrics).", rich_help_panel=PANEL_SEAM)] = False,
@@ -88,7 +89,7 @@ def evaluate_cmd(
         raise VgenError("--seam-span goes with --seam-every (a --model's own seams come with their zone); add --seam-every N")
     if strength is not None and inbetween is None:
         raise VgenError("--strength is for --inbetween (it starts in-betweens from the blended keys); drop it")
-    settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
                                strength=strength)
     request = Request(real=real, fake=fake, model=model, reconstruct=reconstruct, inbetween=inbetween, upscale=upscale, factor=factor, num=num, frames=frames, stride=stride,
                       start=start, metrics=wanted, resize=resize, seed=seed, seeds=parse_seeds(seeds) if seeds else None,

@@ -9,7 +9,7 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
     CompileOpt,
-    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
+    DEFAULT_MODEL, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, FrameNoiseOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, ModelOpt, QuietOpt,
     FitStepsOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
@@ -35,6 +35,7 @@ def extend_cmd(
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
+    frame_noise: FrameNoiseOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -71,7 +72,7 @@ def extend_cmd(
     from vgen.pipelines.generate import extend_video
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, fit_steps=fit_steps, method=method,
                                motion_guidance=motion_guidance)
     output = output if output is not None else derived_output(input, "extended", format)

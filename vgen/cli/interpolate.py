@@ -9,7 +9,7 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli._options import (
     CompileOpt,
-    DEFAULT_INTERPOLATION_MODEL, DEFAULT_INTERPOLATION_STRENGTH, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
+    DEFAULT_INTERPOLATION_MODEL, DEFAULT_INTERPOLATION_STRENGTH, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, FrameNoiseOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt, QuietOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
     StrengthOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
@@ -40,6 +40,7 @@ def interpolate_cmd(
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
+    frame_noise: FrameNoiseOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -84,7 +85,7 @@ def interpolate_cmd(
     if model is None:
         model = DEFAULT_INTERPOLATION_MODEL
         strength = DEFAULT_INTERPOLATION_STRENGTH if strength is None else strength
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, method=method,
                                motion_guidance=motion_guidance, strength=strength)
     output = output if output is not None else derived_output(inputs[0], "interpolated", format)

@@ -9,7 +9,7 @@ import typer
 from vgen.cli._common import emit_json
 from vgen.cli.cascade import StageSamplerOpt, StageStepsOpt
 from vgen.cli._options import (
-    DEFAULT_MODEL, CompileOpt, DeviceOpt, EtaOpt, FitStepsOpt, FormatOpt, FpsOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt,
+    DEFAULT_MODEL, CompileOpt, DeviceOpt, EtaOpt, FitStepsOpt, FormatOpt, FpsOpt, FrameNoiseOpt, GridOpt, GuidanceOpt, JsonOpt, MotionGuidanceOpt,
     ModelOpt, OutputOpt, QuietOpt, ReconOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
@@ -33,6 +33,7 @@ def sample_cmd(
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
+    frame_noise: FrameNoiseOpt = None,
     guidance: GuidanceOpt = None,
     motion_guidance: MotionGuidanceOpt = None,
     recon_weight: ReconOpt = 2.0,
@@ -79,7 +80,7 @@ def sample_cmd(
     from vgen.pipelines.cascade import find_cascade
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler or DEFAULT_SAMPLER, steps=steps, eta=eta, schedule_grid=schedule_grid,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler or DEFAULT_SAMPLER, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, fit_steps=fit_steps,
                                class_label=class_label, method=method, motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)

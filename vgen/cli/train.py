@@ -6,7 +6,7 @@ from vgen.cli._common import emit_json, log, warn
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli._train_options import (
     AccumulateOpt, BatchPerDeviceOpt, BatchSizeOpt, CacheOpt, CondDropProbOpt, CondOverlapOpt, CondProbOpt, DataOpt,
-    DeviceOpt, DryRunOpt, EmaDecayOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
+    DeviceOpt, DryRunOpt, EmaDecayOpt, FrameNoiseTrainOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
     MaxBadStepsOpt, ModelOpt, NameOpt, NumWorkersOpt, OutOpt, PerceptualOpt, PrecisionOpt, PreviewEveryOpt,
     PreviewStepsOpt, ResumeOpt, SaveEveryOpt, SeedOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
 )
@@ -34,6 +34,7 @@ def train_cmd(
     cond_drop_prob: CondDropProbOpt = None,
     cond_overlap: CondOverlapOpt = None,
     cond_prob: CondProbOpt = None,
+    frame_noise: FrameNoiseTrainOpt = None,
     perceptual: PerceptualOpt = None,
     gan_start: GanStartOpt = None,
     max_bad_steps: MaxBadStepsOpt = None,
@@ -80,7 +81,7 @@ def train_cmd(
         data=data, synthetic=synthetic, synthetic_videos=synthetic_videos, cache=cache, latent_cache=latent_cache,
         stage=stage, steps=steps, batch_size=batch_size, accumulate=accumulate, lr=lr, warmup=warmup,
         lr_decay=lr_decay, grad_clip=grad_clip, ema_decay=ema_decay, cond_drop_prob=cond_drop_prob,
-        cond_overlap=cond_overlap, cond_prob=cond_prob,
+        cond_overlap=cond_overlap, cond_prob=cond_prob, frame_noise=frame_noise,
         perceptual=perceptual, gan_start=gan_start, max_bad_steps=max_bad_steps, seed=seed, save_every=save_every,
         preview_every=preview_every, preview_steps=preview_steps, precision=precision, num_workers=num_workers)
     set_threads(threads)

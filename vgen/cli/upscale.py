@@ -9,7 +9,7 @@ import typer
 from vgen.cli._common import emit_json, log
 from vgen.cli._options import (
     CompileOpt,
-    AugLevelOpt, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, GridOpt, JsonOpt, QuietOpt, SamplerOpt, SeedOpt, StepsOpt,
+    AugLevelOpt, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, FrameNoiseOpt, GridOpt, JsonOpt, QuietOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
 from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
@@ -33,6 +33,7 @@ def upscale_cmd(
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
+    frame_noise: FrameNoiseOpt = None,
     fps: FpsOpt = None,
     output: DerivedOutputOpt = None,
     format: FormatOpt = None,
@@ -66,7 +67,7 @@ def upscale_cmd(
     from vgen.pipelines.model import load_model
     from vgen.pipelines.upscale import UpscaleOptions, check_options, upscale_video
 
-    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid)  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise)  # type: ignore[arg-type]
     output = output if output is not None else derived_output(input, "upscaled", format)
     check_common(output=output, json_out=json_out, quiet=quiet)
     if fps is not None and fps <= 0:

@@ -6,6 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vgen.frame_noise import FrameNoise
 from vgen.schedule_grids import ScheduleGrid
 
 
@@ -43,6 +44,10 @@ class DiffusionConfig(StrictModel):
     schedule_grid: ScheduleGrid = Field(
         "linspace", description="the step grid sampling uses unless --schedule-grid says otherwise; 'official' (set by "
                                 "vgen import) = the family's published DDIM sampler: its grid, eta and x0 clamping")
+    frame_noise: FrameNoise = Field(
+        "independent", description="noise of a clip's frames, in training and sampling (--frame-noise overrides it at "
+                                   "sampling): independent, or shared-mean (the frames share one spatial mean per "
+                                   "channel; each frame's noise is still N(0, I)); frame-aligned latents only")
 
 
 class ModelConfigBase(StrictModel):

@@ -309,7 +309,7 @@ def _inbetween(run: _Run) -> Result:
     _report_skips(run.hooks, "--inbetween", info, r.num)
     protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
                  "steps": r.settings.for_model(loaded).steps, "schedule_grid": r.settings.for_model(loaded).grid,
-                 "method": r.settings.method or loaded.supports.interpolate[0],
+                 "frame_noise": r.settings.for_model(loaded).frame_noise, "method": r.settings.method or loaded.supports.interpolate[0],
                  "strength": r.settings.strength or 1.0,
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
@@ -350,7 +350,8 @@ def _upscale(run: _Run) -> Result:
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--upscale", info, r.num)
     protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": r.settings.sampler,
-                 "steps": r.settings.for_model(loaded).steps, "aug_level": getattr(loaded.config, "aug_level", None) if r.aug_level is None else r.aug_level,
+                 "steps": r.settings.for_model(loaded).steps, "frame_noise": r.settings.for_model(loaded).frame_noise,
+                 "aug_level": getattr(loaded.config, "aug_level", None) if r.aug_level is None else r.aug_level,
                  "overlap": overlap, "seeds": f"--seed + clip index ({r.seed}, {r.seed + 1}, ...)",
                  "input": "each clip degraded as the model was trained (spatial SR: antialiased bicubic downscaling), "
                           "rounded to 8 bits",
@@ -424,7 +425,8 @@ def _scores(run: _Run) -> Result:
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
                                   "sampler": r.settings.sampler, "steps": r.settings.for_model(run.model).steps,
-                                  "schedule_grid": r.settings.for_model(run.model).grid, "ema": run.model.ema}
+                                  "schedule_grid": r.settings.for_model(run.model).grid,
+                                  "frame_noise": r.settings.for_model(run.model).frame_noise, "ema": run.model.ema}
         total = len(gen_seeds)
     else:
         assert fake_set is not None

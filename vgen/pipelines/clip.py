@@ -21,7 +21,7 @@ from vgen.diffusion.schedules import Schedule, schedule_from_config
 from vgen.errors import VgenError
 from vgen.pipelines.progress import Callback
 from vgen.pipelines.settings import SamplerSettings
-from vgen.sampling import sample
+from vgen.sampling import sample, share_frame_mean
 from vgen.sampling.finite import FiniteGuard
 from vgen.sampling.steps import step_pairs
 from vgen.sampling.guidance import classifier_free_guidance
@@ -84,8 +84,11 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     A network output that is NaN or infinite stops sampling with a ``VgenError`` naming the step.
     """
     schedule = schedule_from_config(model.config.diffusion)
-    x_T = torch.randn((1, *model.latent_shape()), generator=generator).to(model.device)
     run = settings.for_model(model)
+    x_T = torch.randn((1, *model.latent_shape()), generator=generator)
+    if run.frame_noise == "shared-mean":
+        x_T = share_frame_mean(x_T)
+    x_T = x_T.to(model.device)
     guard = FiniteGuard(run.steps, callback)
     start = None
     if settings.strength is not None and settings.strength < 1:
@@ -103,7 +106,7 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
         z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
-                    callback=guard.progress, **run.knobs, **({} if start is None else {"start": start}))
+                    callback=guard.progress, frame_noise=run.frame_noise, **run.knobs, **({} if start is None else {"start": start}))
     return finalize(guard.result(z0.float()))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
+from vgen.frame_noise import FRAME_NOISE, FrameNoise
 from vgen.schedule_grids import SCHEDULE_GRIDS, ScheduleGrid
 from vgen.errors import VgenError
 
@@ -51,6 +52,7 @@ class SamplerRun:
     knobs: dict[str, Any]
     clip_x0: Optional[float]
     recompute_eps: bool = True
+    frame_noise: FrameNoise = "independent"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ class SamplerSettings:
     (``cond_overlap``), the Adam steps that fit each new clip's xy plane so its first k frames decode to the k frames
     they re-make (0: no fit; see ``vgen.families.pvdm.conditioning.fit_shared_plane``). ``schedule_grid`` is the step grid, or ``official`` for the
     family's published DDIM (None: the model's ``diffusion.schedule_grid``, ``official`` for imported checkpoints).
+    ``frame_noise`` is how the noise of a clip's frames relates (``vgen.sampling.noise``; None: the model's
+    ``diffusion.frame_noise``).
     """
 
     sampler: SamplerName = DEFAULT_SAMPLER  # type: ignore[assignment]
@@ -79,6 +83,7 @@ class SamplerSettings:
     schedule_grid: Optional[ScheduleGrid] = None
     strength: Optional[float] = None  # interpolation only: start from the given frames blended, noised to this level
     fit_steps: int = 0  # PVDM clips that overlap: Adam steps fitting the new clip's xy plane to the frames it re-makes
+    frame_noise: Optional[FrameNoise] = None
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLER_NAMES:
@@ -88,6 +93,8 @@ class SamplerSettings:
         if self.schedule_grid == "official" and self.sampler != "ddim":
             raise VgenError(f"--schedule-grid official is the papers' DDIM sampler, not {self.sampler}; use --sampler "
                             f"ddim, or give {self.sampler} a grid: --schedule-grid {GRID_CHOICES}")
+        if self.frame_noise is not None and self.frame_noise not in FRAME_NOISE:
+            raise VgenError(f"unknown --frame-noise {self.frame_noise!r}; choose one of: {', '.join(FRAME_NOISE)}")
         if self.steps is not None and self.steps <= 0:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:
@@ -114,6 +121,11 @@ class SamplerSettings:
         default samples other samplers on the default grid.
         """
         diffusion = model.config.diffusion
+        frame_noise = self.frame_noise or diffusion.frame_noise
+        if frame_noise != "independent" and len(model.latent_shape()) != 4:
+            raise VgenError(f"{model.config.name} ({model.family.name}) has no frame axis in its latent "
+                            f"{tuple(model.latent_shape())}, so its frames cannot share noise; drop --frame-noise "
+                            "(or give independent)")
         grid = self.schedule_grid or diffusion.schedule_grid
         if grid == "official":
             official = model.family.official_sampler
@@ -124,6 +136,7 @@ class SamplerSettings:
             if self.sampler == "ddim":
                 knobs = {"eta": official.eta, **self.knobs(), "spacing": official.spacing}
                 return SamplerRun("official", self.steps or official.steps, knobs, official.clip_x0,
-                                  official.recompute_eps)
+                                  official.recompute_eps, frame_noise)
             grid = DEFAULT_GRID
-        return SamplerRun(grid, self.steps or DEFAULT_STEPS, {**self.knobs(), "spacing": grid}, diffusion.clip_x0)
+        return SamplerRun(grid, self.steps or DEFAULT_STEPS, {**self.knobs(), "spacing": grid}, diffusion.clip_x0,
+                          frame_noise=frame_noise)

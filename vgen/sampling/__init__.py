@@ -20,7 +20,7 @@ from vgen.sampling.ddim import ddim_invert, sample_ddim
 from vgen.sampling.ddpm import sample_ddpm
 from vgen.sampling.dpm_solver import sample_dpmpp_2m
 from vgen.sampling.langevin import sample_langevin
-from vgen.sampling.noise import randn_per_sample, seeded_generators
+from vgen.sampling.noise import FRAME_NOISE, FrameNoise, randn_per_sample, seeded_generators, share_frame_mean
 from vgen.sampling.steps import Callback
 
 SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
@@ -34,18 +34,22 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
 
 
 def sample(name: SamplerName, denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
-           generators: Sequence[torch.Generator], callback: Optional[Callback] = None, **knobs: Any) -> Tensor:
-    """Run the sampler called ``name`` (see ``SAMPLERS``) with its own knobs (eta, delta, spacing...)."""
+           generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
+           frame_noise: FrameNoise = "independent", **knobs: Any) -> Tensor:
+    """Run the sampler called ``name`` (see ``SAMPLERS``) with its own knobs (eta, delta, spacing...); samplers
+    that draw fresh noise draw it as ``frame_noise`` says (``vgen.sampling.noise``)."""
     if name not in SAMPLERS:
         raise VgenError(f"unknown sampler {name!r}; choose one of: {', '.join(SAMPLERS)}")
     accepted = inspect.signature(SAMPLERS[name]).parameters
     unknown = sorted(k for k in knobs if k not in accepted)
     if unknown:
         raise VgenError(f"sampler {name!r} takes no option(s) {', '.join(unknown)}; drop them or pick another sampler")
+    if "frame_noise" in accepted:
+        knobs["frame_noise"] = frame_noise
     return SAMPLERS[name](denoiser, x_T, schedule, steps=steps, generators=generators, callback=callback, **knobs)
 
 
 __all__ = [
-    "SAMPLERS", "SamplerName", "ddim_invert", "randn_per_sample", "sample", "sample_ddim", "sample_ddpm",
-    "sample_dpmpp_2m", "sample_langevin", "seeded_generators",
+    "FRAME_NOISE", "FrameNoise", "SAMPLERS", "SamplerName", "ddim_invert", "randn_per_sample", "sample", "sample_ddim",
+    "sample_ddpm", "sample_dpmpp_2m", "sample_langevin", "seeded_generators", "share_frame_mean",
 ]

@@ -19,13 +19,14 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn, Prediction
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import check_generators, randn_per_sample
+from vgen.sampling.noise import FrameNoise, check_generators, randn_per_sample
 from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_prev: int,
-                   generators: Sequence[torch.Generator]) -> Tensor:
-    """One draw from q(x_{t_prev} | x_t, x0_pred); ``t_prev = −1`` returns x0_pred exactly."""
+                   generators: Sequence[torch.Generator], frame_noise: FrameNoise = "independent") -> Tensor:
+    """One draw from q(x_{t_prev} | x_t, x0_pred) (its noise drawn as ``frame_noise`` says); ``t_prev = −1``
+    returns x0_pred exactly."""
     if t_prev < 0:
         return pred.x0
     alpha_bar, alpha_bar_prev = schedule.alpha_bar_of(t), schedule.alpha_bar_of(t_prev)
@@ -33,18 +34,19 @@ def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_
     coef_x0 = math.sqrt(alpha_bar_prev) * beta / (1 - alpha_bar)
     coef_xt = math.sqrt(1 - beta) * (1 - alpha_bar_prev) / (1 - alpha_bar)
     beta_tilde = beta * (1 - alpha_bar_prev) / (1 - alpha_bar)
-    return coef_x0 * pred.x0 + coef_xt * x_t + math.sqrt(beta_tilde) * randn_per_sample(x_t, generators)
+    return coef_x0 * pred.x0 + coef_xt * x_t + math.sqrt(beta_tilde) * randn_per_sample(x_t, generators, frame_noise)
 
 
 @torch.no_grad()
 def sample_ddpm(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                 generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
+                spacing: Spacing = "linspace", start: Optional[int] = None,
+                frame_noise: FrameNoise = "independent") -> Tensor:
     """Ancestral sampling from x_T ~ N(0, I) with ``steps`` denoiser calls; returns x_0."""
     check_generators(generators, x_T.shape[0])
     pairs = step_pairs(schedule, steps, spacing, start)
     x = x_T
     for done, (t, t_prev) in enumerate(pairs, start=1):
-        x = ancestral_step(x, denoiser(x, t), schedule, t, t_prev, generators)
+        x = ancestral_step(x, denoiser(x, t), schedule, t, t_prev, generators, frame_noise)
         report(callback, done, len(pairs), t=t)
     return x

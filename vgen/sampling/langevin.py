@@ -25,22 +25,23 @@ from torch import Tensor
 from vgen.diffusion.parameterisation import DenoiserFn
 from vgen.diffusion.schedules import Schedule, Spacing
 from vgen.sampling.ddpm import ancestral_step
-from vgen.sampling.noise import check_generators, randn_per_sample
+from vgen.sampling.noise import FrameNoise, check_generators, randn_per_sample
 from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def langevin_correct(denoiser: DenoiserFn, z_s: Tensor, schedule: Schedule, s: int, delta: float,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+                     generators: Sequence[torch.Generator], frame_noise: FrameNoise = "independent") -> Tensor:
     """One Langevin corrector move on the level-s marginal with step size delta·sigma_s²."""
     sigma = math.sqrt(1 - schedule.alpha_bar_of(s))
     eps = denoiser(z_s, s).eps
-    return z_s - 0.5 * delta * sigma * eps + math.sqrt(delta) * sigma * randn_per_sample(z_s, generators)
+    return z_s - 0.5 * delta * sigma * eps + math.sqrt(delta) * sigma * randn_per_sample(z_s, generators, frame_noise)
 
 
 @torch.no_grad()
 def sample_langevin(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                     generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-                    delta: float = 0.1, corrector_steps: int = 1, spacing: Spacing = "linspace", start: Optional[int] = None) -> Tensor:
+                    delta: float = 0.1, corrector_steps: int = 1, spacing: Spacing = "linspace", start: Optional[int] = None,
+                    frame_noise: FrameNoise = "independent") -> Tensor:
     """Predictor-corrector sampling: ``steps`` ancestral steps, each followed (except the last, which
     lands on clean data) by ``corrector_steps`` Langevin moves; 1 + corrector_steps calls per step."""
     if delta <= 0 or corrector_steps < 0:
@@ -49,9 +50,9 @@ def sample_langevin(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, st
     pairs = step_pairs(schedule, steps, spacing, start)
     z = x_T
     for done, (t, t_prev) in enumerate(pairs, start=1):
-        z = ancestral_step(z, denoiser(z, t), schedule, t, t_prev, generators)
+        z = ancestral_step(z, denoiser(z, t), schedule, t, t_prev, generators, frame_noise)
         if t_prev >= 0:
             for _ in range(corrector_steps):
-                z = langevin_correct(denoiser, z, schedule, t_prev, delta, generators)
+                z = langevin_correct(denoiser, z, schedule, t_prev, delta, generators, frame_noise)
         report(callback, done, len(pairs), t=t)
     return z

@@ -58,7 +58,7 @@ def denoising_loss(
     ``generators[i]`` (needed for rank-independent randomness under DDP).
     """
     t = randint_per_sample(generators, 0, schedule.num_timesteps, x0.device)
-    eps = randn_per_sample(x0, generators)
+    eps = randn_per_sample(x0, generators, diffusion.frame_noise)
     a, s = schedule.coefficients(t, x0)
     per_sample = regression_loss(raw(a * x0 + s * eps, t), target_of(diffusion.prediction, x0, eps, a, s),
                                  diffusion.loss, weight)

@@ -92,18 +92,26 @@ def _architecture(spec: str, warn: Callable[[str], None]) -> tuple[ModelConfigBa
 
 # Model-config fields a training option may set (they change what is trained, not the architecture), with the
 # option's name and the models whose configs have the field.
-MODEL_OPTIONS = {"cond_overlap": ("--cond-overlap", "PVDM"), "cond_prob": ("--cond-prob", "PVDM")}
+MODEL_OPTIONS = {"cond_overlap": ("--cond-overlap", "PVDM"), "cond_prob": ("--cond-prob", "PVDM"),
+                 "frame_noise": ("--frame-noise", "every")}
+# Those that live in a sub-config, and which one.
+NESTED_OPTIONS = {"frame_noise": "diffusion"}
 
 
 def _with_updates(config: ModelConfigBase, updates: dict[str, Any]) -> ModelConfigBase:
     """``config`` with the fields that ``--cond-overlap`` and the like set, validated as a whole."""
-    for key in updates:
+    fields = json.loads(config.model_dump_json())
+    for key, value in updates.items():
         option, models = MODEL_OPTIONS[key]
+        if key in NESTED_OPTIONS:
+            fields[NESTED_OPTIONS[key]][key] = value
+            continue
         if key not in type(config).model_fields:
             raise VgenError(f"{option} applies to {models} models; {config.name!r} is a {config.family} model; "
                             f"drop {option}")
+        fields[key] = value
     try:
-        return type(config).model_validate({**json.loads(config.model_dump_json()), **updates})
+        return type(config).model_validate(fields)
     except ValidationError as exc:
         options = "/".join(MODEL_OPTIONS[key][0] for key in updates)
         raise VgenError(f"invalid {options}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None

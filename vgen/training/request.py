@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
+from vgen.frame_noise import FRAME_NOISE
 from vgen.errors import VgenError
 from vgen.training.plan import Hooks, TrainRequest
 
@@ -25,11 +26,12 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
                  data: Optional[PathLike] = None, cache: Optional[PathLike] = None,
                  latent_cache: Optional[PathLike] = None, grad_clip: Optional[float] = None,
                  cond_overlap: Optional[int] = None, cond_prob: Optional[float] = None,
-                 **options: Any) -> TrainRequest:
+                 frame_noise: Optional[str] = None, **options: Any) -> TrainRequest:
     """The request for these values, checked as far as needs no model: ``options`` are further
     ``TrainOptions`` fields (``steps``, ``lr``, ``synthetic``, ...); ``grad_clip`` 0 turns clipping off;
     ``data`` (a folder that must exist) replaces a saved ``synthetic`` and ``synthetic`` a saved ``data``;
-    ``cond_overlap`` and ``cond_prob`` set the PVDM model config's fields of those names."""
+    ``cond_overlap`` and ``cond_prob`` set the PVDM model config's fields of those names, ``frame_noise`` the
+    model's ``diffusion.frame_noise``."""
     if options.get("batch_size") is not None and batch_per_device is not None:
         raise VgenError("pass either --batch-size (global) or --batch-per-device, not both")
     paths = {"data": data, "cache": cache, "latent_cache": latent_cache}
@@ -43,7 +45,10 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
             raise VgenError(f"--data {str(data)!r} is not a folder; pass a folder of videos")
     elif options.get("synthetic") is not None:
         overrides["data"] = None
-    updates = {k: v for k, v in {"cond_overlap": cond_overlap, "cond_prob": cond_prob}.items() if v is not None}
+    if frame_noise is not None and frame_noise not in FRAME_NOISE:
+        raise VgenError(f"unknown --frame-noise {frame_noise!r}; choose one of: {', '.join(FRAME_NOISE)}")
+    updates = {k: v for k, v in {"cond_overlap": cond_overlap, "cond_prob": cond_prob,
+                                 "frame_noise": frame_noise}.items() if v is not None}
     return TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
                         batch_per_device=batch_per_device, model_updates=updates)
 

@@ -91,7 +91,10 @@ class InflatedFamily(PixelFamily):
             return super().load_start(networks, directory, start, config)
         from vgen.pipelines.model import load_weights
 
-        if start.model_copy(update={"temporal": True}) != config:
+        # the run may choose its own frame noise (--frame-noise): the image network never sees the frames together
+        as_run = start.model_copy(update={"temporal": True, "diffusion": start.diffusion.model_copy(
+            update={"frame_noise": config.diffusion.frame_noise})})
+        if as_run != config:
             raise VgenError(f"the image model in {str(directory)!r} is not the one this run inflates (config.json); "
                             "start a new run with --stage temporal --from that model")
         image = self.build_networks(start)

@@ -83,6 +83,8 @@ class PVDMConfig(ModelConfigBase):
                              "so cross-fades do not overlap")
         if any(not 0 <= level < len(unet.channel_mult) for level in unet.attention_levels):
             raise ValueError(f"attention_levels {unet.attention_levels} must index channel_mult {unet.channel_mult}")
+        if self.diffusion.frame_noise != "independent":
+            raise ValueError("diffusion.frame_noise must be independent: a PVDM latent is three planes, not frames")
         return self
 
 
