@@ -307,9 +307,9 @@ def _inbetween(run: _Run) -> Result:
         result = inbetween_scores(clipset.clips(r.num), interpolate, r.factor, total=r.num, callback=progress)
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--inbetween", info, r.num)
+    resolved = r.settings.for_model(loaded)
     protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
-                 "steps": r.settings.for_model(loaded).steps, "schedule_grid": r.settings.for_model(loaded).grid,
-                 "frame_noise": r.settings.for_model(loaded).frame_noise, "method": r.settings.method or loaded.supports.interpolate[0],
+                 "steps": resolved.steps, "schedule_grid": resolved.grid, "frame_noise": resolved.frame_noise, "method": r.settings.method or loaded.supports.interpolate[0],
                  "strength": r.settings.strength or 1.0,
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
                  "baseline": "linear blending of the two neighbouring keys, rounded to 8 bits",
@@ -349,8 +349,9 @@ def _upscale(run: _Run) -> Result:
                                 lambda source: baseline_frames(loaded, source), total=r.num, callback=progress)
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--upscale", info, r.num)
+    resolved = r.settings.for_model(loaded)
     protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": r.settings.sampler,
-                 "steps": r.settings.for_model(loaded).steps, "frame_noise": r.settings.for_model(loaded).frame_noise,
+                 "steps": resolved.steps, "frame_noise": resolved.frame_noise,
                  "aug_level": getattr(loaded.config, "aug_level", None) if r.aug_level is None else r.aug_level,
                  "overlap": overlap, "seeds": f"--seed + clip index ({r.seed}, {r.seed + 1}, ...)",
                  "input": "each clip degraded as the model was trained (spatial SR: antialiased bicubic downscaling), "
@@ -423,10 +424,11 @@ def _scores(run: _Run) -> Result:
                                                       stride=r.stride, settings=r.settings,
                                                       observe=observe)
         fake_info.resolution = (run.model.resolution, run.model.resolution)
+        resolved = r.settings.for_model(run.model)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
-                                  "sampler": r.settings.sampler, "steps": r.settings.for_model(run.model).steps,
-                                  "schedule_grid": r.settings.for_model(run.model).grid,
-                                  "frame_noise": r.settings.for_model(run.model).frame_noise, "ema": run.model.ema}
+                                  "sampler": r.settings.sampler, "steps": resolved.steps,
+                                  "schedule_grid": resolved.grid, "frame_noise": resolved.frame_noise,
+                                  "ema": run.model.ema}
         total = len(gen_seeds)
     else:
         assert fake_set is not None

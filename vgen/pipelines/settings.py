@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
-from vgen.frame_noise import FRAME_NOISE, FrameNoise
+from vgen.frame_noise import FrameNoise, check_frame_noise
 from vgen.schedule_grids import SCHEDULE_GRIDS, ScheduleGrid
 from vgen.errors import VgenError
 
@@ -93,8 +93,7 @@ class SamplerSettings:
         if self.schedule_grid == "official" and self.sampler != "ddim":
             raise VgenError(f"--schedule-grid official is the papers' DDIM sampler, not {self.sampler}; use --sampler "
                             f"ddim, or give {self.sampler} a grid: --schedule-grid {GRID_CHOICES}")
-        if self.frame_noise is not None and self.frame_noise not in FRAME_NOISE:
-            raise VgenError(f"unknown --frame-noise {self.frame_noise!r}; choose one of: {', '.join(FRAME_NOISE)}")
+        check_frame_noise(self.frame_noise)
         if self.steps is not None and self.steps <= 0:
             raise VgenError(f"--steps must be positive (got {self.steps})")
         if self.eta is not None and self.eta < 0:

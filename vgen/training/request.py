@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
-from vgen.frame_noise import FRAME_NOISE
+from vgen.frame_noise import check_frame_noise
 from vgen.errors import VgenError
 from vgen.training.plan import Hooks, TrainRequest
 
@@ -45,8 +45,7 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
             raise VgenError(f"--data {str(data)!r} is not a folder; pass a folder of videos")
     elif options.get("synthetic") is not None:
         overrides["data"] = None
-    if frame_noise is not None and frame_noise not in FRAME_NOISE:
-        raise VgenError(f"unknown --frame-noise {frame_noise!r}; choose one of: {', '.join(FRAME_NOISE)}")
+    check_frame_noise(frame_noise)
     updates = {k: v for k, v in {"cond_overlap": cond_overlap, "cond_prob": cond_prob,
                                  "frame_noise": frame_noise}.items() if v is not None}
     return TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
