@@ -10,10 +10,15 @@ Sections (``--only`` picks some; the others are written as skipped):
   ``scaled_dot_product_attention`` runs its bmm decomposition, which the counter sees, while the fused CPU kernel is
   not counted. Achieved GFLOP/s and the share of the matmul peak follow. Every attention call of the warm-up forward
   is recorded: ``fused_eligible`` says whether all met the fused CPU kernel's input checks (4-D q/k/v, stride 1 in
-  the last axis, one dtype, one head width), so a silent fallback to the slow math path shows in the results.
+  the last axis, one dtype, one head width), so a silent fallback to the slow math path shows in the results; and
+  a profiled warm-up forward counts 3D convolutions on PyTorch's ``slow_conv3d`` fallback (``slow_conv3d``, 0 since
+  ``vgen.models.layers.Conv3d``) and on oneDNN (``onednn_conv``).
 - ``compile``: ``--compile`` (``LoadedModel.compile``) against eager for the bundled models (``--compile-models``;
   ``--smoke``: ``pvdm-tiny`` on dynamo's ``eager`` backend): the first compiled call, compilation included, then
   interleaved medians of both, the speed-up, the calls that repay the compilation and the largest output difference.
+- ``conv3d``: ``vgen.models.layers.Conv3d`` (oneDNN for CPU fp32 inference) against PyTorch's own dispatch, which
+  sends small-batch 3D convolutions on few threads to ``slow_conv3d``: batch-1 denoiser forward and, for latent models,
+  one clip's decode, both ways interleaved in one process, per model (``--conv3d-models``; ``--smoke``: ``vdm-tiny``).
 - ``sample``: wall time and peak RSS of a full sample of the bundled model at 16 and 128 frames (``--smoke``: 16 and
   32, 2 steps); each run is a child process (peak RSS from ``os.wait4``, as ``bench_sample_memory.py``).
 - ``training``: optimisation steps/s per stage (ae, diffusion) of the tiny and mini presets (``--smoke``: tiny),
@@ -77,8 +82,10 @@ from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
 
-SECTIONS = ("cli", "matmul", "forward", "compile", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+SECTIONS = ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
 COMPILE_MODELS = ("pvdm-mini-bouncing", "vdm-mini-bouncing")  # the bundled models: what `--compile` would speed up
+# the bundled 3D model and the small presets built on 3D convolutions (VDM and LVDM UNets, LVDM and DiT autoencoders)
+CONV3D_MODELS = ("vdm-mini-bouncing", "vdm-tiny", "vdm-mini", "lvdm-tiny", "lvdm-mini", "dit-tiny", "dit-mini")
 HELP_TARGET_S = 0.3  # issue #14: `vgen --help` answers in under 0.3 s
 BUNDLED = "pvdm-mini-bouncing"
 PEERS = {"video-diffusion-pytorch": ("video_diffusion_pytorch", "Unet3D"),
@@ -180,6 +187,20 @@ def attention_inputs(run: Callable[[], object]) -> list[dict[str, Any]]:
 def fused_summary(calls: list[dict[str, Any]]) -> dict[str, Any]:
     return {"attention_calls": len(calls),
             "fused_eligible": all(c["fused_eligible"] for c in calls) if calls else None}
+
+
+def conv3d_paths(run: Callable[[], object]) -> dict[str, int]:
+    """How the convolutions of one ``run()`` were computed: ``onednn_conv`` calls went to oneDNN; ``slow_conv3d``
+    counts 3D convolutions with a kernel larger than 1x1x1 on PyTorch's unfold + matmul fallback, which its CPU
+    dispatch picks for small batches on few threads and which is 2-6x slower on vgen's shapes
+    (``vgen.models.layers.Conv3d`` avoids it in inference; 1x1x1 kernels are as fast there and stay)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    slow = [event for event in prof.events() if event.name == "aten::slow_conv3d_forward"]
+    return {"slow_conv3d": sum(1 for event in slow if math.prod(event.input_shapes[1][2:]) > 1),
+            "onednn_conv": sum(1 for event in prof.events() if event.name == "aten::mkldnn_convolution")}
 
 
 # ----------------------------------------------------------------------------- models
@@ -292,8 +313,9 @@ def section_forward(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
         inputs = {name: torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
                   for name, model in models.items()}
         cases = {name: denoise_call(models[name], inputs[name]) for name in group}
-        for name in group:  # the first warm-up forward records the attention calls
+        for name in group:  # the first warm-up forwards record the attention calls and the convolution paths
             rows[name].update(fused_summary(attention_inputs(cases[name])))
+            rows[name].update(conv3d_paths(cases[name]))
         times = interleaved(cases, opts.repeats, max(opts.warmup - 1, 0))
         for name in group:
             seconds = median(times[name])
@@ -342,6 +364,48 @@ def section_compile(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
                      "times_s": times})
         del eager, compiled, cases
     return {"backend": backend, "batch": 1, "timestep": T_MID, "threads": torch.get_num_threads(), "rows": rows}
+
+
+# ----------------------------------------------------------------------------- 2c. oneDNN 3D convolutions: the gain
+
+def section_conv3d(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """``vgen.models.layers.Conv3d`` against PyTorch's own dispatch (which picks ``slow_conv3d`` for small batches on
+    few threads), in the same process: per model, the batch-1 denoiser forward and, for latent models, one clip's
+    decode, timed both ways (interleaved medians), the speed-up and the largest output difference."""
+    from vgen.models.layers import onednn_conv3d
+
+    peak = peak_of(results)
+    names = opts.conv3d_models or (["vdm-tiny"] if opts.smoke else list(CONV3D_MODELS))
+    rows = []
+    for name in names:
+        log(f"conv3d: {name}")
+        model = compile_builder(name)()
+        x = torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
+        parts = {"denoise": denoise_call(model, x)}
+        if "autoencoder" in model.networks:
+            parts["decode"] = lambda model=model, x=x: model.decode(x)
+        flops, _, params, _ = denoise_flops(model.config)
+        for part, call in parts.items():
+            def default(call: Callable[[], torch.Tensor] = call) -> torch.Tensor:
+                with onednn_conv3d(False):
+                    return call()
+
+            cases = {"default": default, "onednn": call}
+            difference = float((cases["default"]().float() - cases["onednn"]().float()).abs().max())
+            paths = {key: conv3d_paths(fn) for key, fn in cases.items()}
+            times = interleaved(cases, opts.repeats, opts.warmup)
+            default_s, onednn_s = median(times["default"]), median(times["onednn"])
+            row = {"model": name, "part": part, "default_median_s": default_s, "onednn_median_s": onednn_s,
+                   "speedup": default_s / onednn_s, "max_abs_difference": difference,
+                   "slow_conv3d_default": paths["default"]["slow_conv3d"],
+                   "slow_conv3d_onednn": paths["onednn"]["slow_conv3d"], "times_s": times}
+            if part == "denoise":
+                row.update({"denoiser_params": params, "gflops": round(flops / 1e9, 4),
+                            "default_share_of_peak": rate(flops, default_s, peak)["share_of_peak"],
+                            "onednn_share_of_peak": rate(flops, onednn_s, peak)["share_of_peak"]})
+            rows.append(row)
+        del model, parts
+    return {"batch": 1, "timestep": T_MID, "threads": torch.get_num_threads(), "rows": rows}
 
 
 # ----------------------------------------------------------------------------- 3. full sample: time and peak RSS
@@ -841,7 +905,8 @@ def section_cli(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str, 
 # ----------------------------------------------------------------------------- the run
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]] = {
-    "cli": section_cli, "matmul": section_matmul, "forward": section_forward, "compile": section_compile, "sample": section_sample, "training": section_training,
+    "cli": section_cli, "matmul": section_matmul, "forward": section_forward, "compile": section_compile,
+    "conv3d": section_conv3d, "sample": section_sample, "training": section_training,
     "peers": section_peers, "pvdm_vs_vdm": section_pvdm_vs_vdm, "dit_vs_unet": section_dit_vs_unet,
 }
 
@@ -880,13 +945,15 @@ def print_tables(results: dict[str, Any]) -> None:
                 print(f"{r['n']:>6} {r['gflops_s']:>9.2f}")
             print(f"peak {section['peak_gflops_s']:.2f} GFLOP/s")
         elif name == "forward":
-            print(f"{'model':<28} {'params M':>9} {'GFLOPs':>9} {'median s':>9} {'GFLOP/s':>8} {'of peak':>7} fused")
+            print(f"{'model':<28} {'params M':>9} {'GFLOPs':>9} {'median s':>9} {'GFLOP/s':>8} {'of peak':>7} fused "
+                  "slow3d")
             for r in section["rows"]:
                 if r.get("skipped"):
                     print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f}   skipped: {r['skipped']}")
                     continue
                 print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f} {fmt(r['median_s'], '.4f'):>9} "
-                      f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} {r['fused_eligible']}")
+                      f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} {r['fused_eligible']!s:>5} "
+                      f"{r['slow_conv3d']:>6}")
         elif name == "compile":
             print(f"{'model':<22} {'compile s':>9} {'eager s':>9} {'compiled s':>10} {'speed-up':>8} {'repaid after':>12} "
                   f"{'max diff':>9}   backend {section['backend']}")
@@ -894,6 +961,13 @@ def print_tables(results: dict[str, Any]) -> None:
                 repay = "never" if r["calls_to_repay"] is None else f"{r['calls_to_repay']:.0f} calls"
                 print(f"{r['model']:<22} {fmt(r['compile_s'], '.2f'):>9} {r['eager_median_s']:>9.4f} "
                       f"{r['compiled_median_s']:>10.4f} {r['speedup']:>7.2f}x {repay:>12} {r['max_abs_difference']:>9.2e}")
+        elif name == "conv3d":
+            print(f"{'model':<22} {'part':<8} {'default s':>9} {'oneDNN s':>9} {'speed-up':>8} {'max diff':>9} "
+                  f"{'slow3d before/after':>19}   threads {section['threads']}")
+            for r in section["rows"]:
+                print(f"{r['model']:<22} {r['part']:<8} {r['default_median_s']:>9.4f} {r['onednn_median_s']:>9.4f} "
+                      f"{r['speedup']:>7.2f}x {r['max_abs_difference']:>9.2e} "
+                      f"{r['slow_conv3d_default']:>9}/{r['slow_conv3d_onednn']}")
         elif name == "sample":
             print(f"{'frames':>6} {'sample s':>9} {'peak MiB':>9}   {section['model']}, {section['steps']} steps")
             for r in section["rows"]:
@@ -943,6 +1017,9 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         help=f"compile section: bundled/stored models or presets (default {' '.join(COMPILE_MODELS)}; "
                              "smoke pvdm-tiny)")
     parser.add_argument("--compile-backend", help="torch.compile backend (default inductor; smoke eager)")
+    parser.add_argument("--conv3d-models", nargs="+",
+                        help=f"conv3d section: bundled/stored models or presets (default {' '.join(CONV3D_MODELS)}; "
+                             "smoke vdm-tiny)")
     parser.add_argument("--sample-frames", type=int, nargs="+", help="sample section lengths (default 16 128)")
     parser.add_argument("--sample-steps", type=int, help="sampler steps of the sample section (default 50; smoke 2)")
     parser.add_argument("--train-presets", nargs="+", help="training section presets (default: tiny and mini)")

@@ -37,7 +37,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    for name in ("cli", "matmul", "forward", "compile", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
+    for name in ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
         section = report[name]
         assert "error" not in section, (name, section.get("error"))
         assert section["load_average_before"] and section["load_average_after"]
@@ -54,11 +54,19 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     for row in forward.values():
         assert row["gflops"] > 0 and row["median_s"] > 0 and 0 < row["share_of_peak"]
         assert row["fused_eligible"] is True, row["model"]
+        if torch.backends.mkldnn.is_available():  # no 3D convolution left on PyTorch's slow fallback
+            assert row["slow_conv3d"] == 0, row["model"]
+    assert forward["vdm-tiny"]["onednn_conv"] > 0 or not torch.backends.mkldnn.is_available()
     compiled = report["compile"]
     assert compiled["backend"] == "eager" and [row["model"] for row in compiled["rows"]] == ["pvdm-tiny"]
     row = compiled["rows"][0]
     assert row["compile_s"] > 0 and row["eager_median_s"] > 0 and row["compiled_median_s"] > 0
     assert row["max_abs_difference"] < 1e-4  # the eager backend runs the same kernels
+    conv3d = report["conv3d"]["rows"]
+    assert [(row["model"], row["part"]) for row in conv3d] == [("vdm-tiny", "denoise")]
+    assert conv3d[0]["speedup"] > 0 and conv3d[0]["max_abs_difference"] < 1e-4
+    if torch.backends.mkldnn.is_available():
+        assert conv3d[0]["slow_conv3d_default"] > 0 and conv3d[0]["slow_conv3d_onednn"] == 0
     sample = report["sample"]
     assert [row["frames"] for row in sample["rows"]] == [16, 32] and sample["steps"] == 2
     assert all(row["peak_rss_mib"] > 0 and row["runs"][0]["frames"] == row["frames"] for row in sample["rows"])

@@ -1,4 +1,5 @@
-"""Outputs of fixed-seed tiny models, per family and method, and training losses, equal to recorded golden slices.
+"""Outputs of fixed-seed tiny models, per family and method, and training losses, equal to recorded golden slices
+(videos to a one-grey-level rounding flip here and there: the last bit of float math differs between CPUs).
 
 Recorded (``python -m tests.golden.slices --write``) before the family refactor: every sample, extend and
 interpolate method of each family, every sampler, guidance, and each stage's training objective.
@@ -13,6 +14,7 @@ import pytest
 from tests.golden.slices import CASES, PATH, compute
 
 GOLDEN = json.loads(PATH.read_text())
+PIXEL_FLIPS = 16  # one-grey-level rounding flips tolerated in a video's pixel sum
 
 
 def test_every_case_is_recorded():
@@ -23,7 +25,12 @@ def test_every_case_is_recorded():
 def test_golden_slice(name: str):
     got, want = compute(name), GOLDEN[name]
     if "shape" in want:
-        assert got == want
+        # uint8 videos: float rounding differs between CPUs (vector width, oneDNN/MKL kernels), and a value landing on
+        # a .5 boundary flips one grey level; a behaviour change moves far more than a few pixels by one.
+        assert got["shape"] == want["shape"]
+        assert abs(got["sum"] - want["sum"]) <= PIXEL_FLIPS, (got["sum"], want["sum"])
+        assert len(got["slice"]) == len(want["slice"])
+        assert all(abs(a - b) <= 1 for a, b in zip(got["slice"], want["slice"])), (got["slice"], want["slice"])
     else:
         assert got.keys() == want.keys()
         for role in want:

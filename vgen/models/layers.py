@@ -6,7 +6,9 @@ Layouts are named in each docstring; attention always goes through
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +85,50 @@ def known_frame_channels(
     elif known.shape != x_t.shape:
         raise VgenError(f"known frames have shape {tuple(known.shape)}; expected {tuple(x_t.shape)}")
     return x_t, known * mask, mask
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that runs on oneDNN for CPU fp32 inference, where PyTorch's own choice is much slower.
+
+    For a small batch on few threads PyTorch's CPU dispatch picks ``slow_conv3d`` (unfold + matmul) over oneDNN
+    (its size heuristic was tuned on 2D convs); for vgen's 3D UNets at batch 1 that path is 2-6x slower per conv
+    and was half of a ``vdm-mini`` forward (``benchmarks/harness.py``, "oneDNN 3D convolutions" in
+    benchmarks/README.md). Without gradients, on a float32 CPU tensor, with a kernel larger than 1x1x1 and zero
+    padding, this calls oneDNN directly; everything else (training, CUDA, other dtypes, 1x1x1 kernels, where the
+    default is as fast or faster, and ``torch.compile``, which picks its own kernels) goes through ``nn.Conv3d``
+    unchanged. Same parameters and state-dict keys.
+    """
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        if _onednn_conv3d_applies(self, input, weight):
+            return torch.ops.aten.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, self.padding,
+                                                     self.stride, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
+
+
+_ONEDNN_CONV3D = [True]
+
+
+@contextlib.contextmanager
+def onednn_conv3d(enabled: bool) -> Iterator[None]:
+    """Turn :class:`Conv3d`'s oneDNN path on or off inside the block (the benchmark harness times both ways)."""
+    before = _ONEDNN_CONV3D[0]
+    _ONEDNN_CONV3D[0] = enabled
+    try:
+        yield
+    finally:
+        _ONEDNN_CONV3D[0] = before
+
+
+def _onednn_conv3d_applies(conv: nn.Conv3d, input: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (
+        _ONEDNN_CONV3D[0] and not torch.compiler.is_compiling() and input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
+        and input.layout == torch.strided and input.dim() == 5
+        and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
+        and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+        and math.prod(conv.kernel_size) > 1
+        and torch.backends.mkldnn.is_available()
+    )
 
 
 def zero_module(module: nn.Module) -> nn.Module:

@@ -29,14 +29,14 @@ from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from vgen.models.layers import group_norm, multihead_attention, zero_module
+from vgen.models.layers import Conv3d, group_norm, multihead_attention, zero_module
 from vgen.models.levels import BlockSequence, LevelSpec, build_levels, check_frame_size, run_levels
 from vgen.models.relative_attention import RelativeLayout, ShawRelativeAttention
 
 
-def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv3d:
+def spatial_conv(in_channels: int, out_channels: int, stride: int = 1) -> Conv3d:
     """A space-only 3D conv: kernel 1×3×3, stride (1, s, s), "same" zero padding in H and W."""
-    return nn.Conv3d(in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1))
+    return Conv3d(in_channels, out_channels, (1, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1))
 
 
 def image_video_mask(num_frames: int, image_frames: int, device: torch.device | None = None) -> torch.Tensor | None:

@@ -37,6 +37,7 @@ from torch import nn
 
 from vgen.errors import VgenError
 from vgen.families.dit.config import CausalAutoencoderConfig
+from vgen.models.layers import Conv3d
 from vgen.models.unet3d import FrameNorm
 
 VIDEO_CHANNELS = 3
@@ -51,7 +52,7 @@ class CausalConv3d(nn.Module):
                  stride: tuple[int, int, int] = (1, 1, 1)) -> None:
         super().__init__()
         self.time_pad = (0, 0, 0, 0, kernel - 1, 0)  # F.pad order: W, H, then T (front, back)
-        self.conv = nn.Conv3d(in_channels, out_channels, kernel, stride, padding=(0, kernel // 2, kernel // 2))
+        self.conv = Conv3d(in_channels, out_channels, kernel, stride, padding=(0, kernel // 2, kernel // 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, self.time_pad))

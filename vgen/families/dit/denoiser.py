@@ -47,7 +47,7 @@ from torch.utils.checkpoint import checkpoint
 
 from vgen.errors import VgenError
 from vgen.families.dit.config import DiTConfig
-from vgen.models.layers import ClassEmbedding, TimestepMLP, class_embedding, known_frame_channels, zero_module
+from vgen.models.layers import ClassEmbedding, Conv3d, TimestepMLP, class_embedding, known_frame_channels, zero_module
 from vgen.models.rope import apply_rope, rope_1d, rope_axial
 
 Grid = tuple[int, int, int]
@@ -201,7 +201,7 @@ class DiTDenoiser(nn.Module):
         side = config.resolution // config.autoencoder.spatial_downsample // cfg.patch_size
         self.grid_size = (side, side)
 
-        self.patch_embed = nn.Conv3d(2 * c + 1, cfg.hidden, self.patch, stride=self.patch)
+        self.patch_embed = Conv3d(2 * c + 1, cfg.hidden, self.patch, stride=self.patch)
         if cfg.positions == "learned":
             self.spatial_pos = nn.Parameter(torch.zeros(side, side, cfg.hidden))
             self.temporal_pos = nn.Parameter(torch.zeros(cfg.max_frames, cfg.hidden))

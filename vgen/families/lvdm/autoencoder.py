@@ -24,7 +24,7 @@ from torch import nn
 
 from vgen.families.lvdm.config import LVDMAutoencoderConfig
 from vgen.errors import VgenError
-from vgen.models.layers import group_norm
+from vgen.models.layers import Conv3d, group_norm
 
 VIDEO_CHANNELS = 3
 LOGVAR_RANGE = (-30.0, 20.0)
@@ -52,7 +52,7 @@ class SamePadConv3d(nn.Module):
         if transposed:
             self.conv: nn.Module = nn.ConvTranspose3d(in_channels, out_channels, kernel, stride, padding=kernel - 1)
         else:
-            self.conv = nn.Conv3d(in_channels, out_channels, kernel, stride)
+            self.conv = Conv3d(in_channels, out_channels, kernel, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, self.pad, mode="replicate"))
