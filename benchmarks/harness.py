@@ -82,7 +82,8 @@ from vgen.models import build_networks  # noqa: E402
 from vgen.models.layers import count_parameters  # noqa: E402
 from vgen.pipelines.model import LoadedModel  # noqa: E402
 
-SECTIONS = ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet")
+SECTIONS = ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm",
+            "dit_vs_unet")
 COMPILE_MODELS = ("pvdm-mini-bouncing", "vdm-mini-bouncing")  # the bundled models: what `--compile` would speed up
 # the bundled 3D model and the small presets built on 3D convolutions (VDM and LVDM UNets, LVDM and DiT autoencoders)
 CONV3D_MODELS = ("vdm-mini-bouncing", "vdm-tiny", "vdm-mini", "lvdm-tiny", "lvdm-mini", "dit-tiny", "dit-mini")
@@ -952,7 +953,8 @@ def print_tables(results: dict[str, Any]) -> None:
                     print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f}   skipped: {r['skipped']}")
                     continue
                 print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f} {fmt(r['median_s'], '.4f'):>9} "
-                      f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} {r['fused_eligible']!s:>5} "
+                      f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} "
+                      f"{r['fused_eligible']!s:>5} "
                       f"{r['slow_conv3d']:>6}")
         elif name == "compile":
             print(f"{'model':<22} {'compile s':>9} {'eager s':>9} {'compiled s':>10} {'speed-up':>8} {'repaid after':>12} "

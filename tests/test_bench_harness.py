@@ -37,7 +37,8 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
-    for name in ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm", "dit_vs_unet"):
+    for name in ("cli", "matmul", "forward", "compile", "conv3d", "sample", "training", "peers", "pvdm_vs_vdm",
+                 "dit_vs_unet"):
         section = report[name]
         assert "error" not in section, (name, section.get("error"))
         assert section["load_average_before"] and section["load_average_after"]

@@ -115,3 +115,15 @@ def test_torch_compile_traces_it() -> None:
     compiled = torch.compile(ours, backend="eager", fullgraph=True)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), ref(x), rtol=1e-5, atol=2e-5)
+
+
+@onednn
+def test_the_harness_switch_turns_the_path_off_and_back_on() -> None:
+    from vgen.models.layers import onednn_conv3d
+
+    ours, _ = pair(8, 8, (1, 3, 3), (1, 1, 1), (0, 1, 1), 1)
+    x = torch.randn(1, 8, 4, 16, 16)
+    with torch.no_grad():
+        with onednn_conv3d(False):
+            assert conv_calls(lambda: ours(x)) == ["aten::slow_conv3d_forward"]
+        assert conv_calls(lambda: ours(x)) == ["aten::mkldnn_convolution"]

@@ -122,7 +122,8 @@ def onednn_conv3d(enabled: bool) -> Iterator[None]:
 
 def _onednn_conv3d_applies(conv: nn.Conv3d, input: torch.Tensor, weight: torch.Tensor) -> bool:
     return (
-        _ONEDNN_CONV3D[0] and not torch.compiler.is_compiling() and input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
+        _ONEDNN_CONV3D[0] and not torch.compiler.is_compiling()
+        and input.device.type == "cpu" and input.dtype == torch.float32 and weight.dtype == torch.float32
         and input.layout == torch.strided and input.dim() == 5
         and not (torch.is_grad_enabled() and (input.requires_grad or weight.requires_grad))
         and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
