@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -20,6 +20,10 @@ ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", "--from", help="Preset to train from scratch (pvdm-s, pvdm-l, vdm, lvdm, *-tiny) or a stored or "
     "bundled model to start from (its architecture comes from the checkpoint; --stage temporal inflates a stored image "
     "model); a stored model wins over a preset of the same name.", rich_help_panel=_DATA)]
+SetOpt = Annotated[Optional[List[str]], typer.Option(
+    "--set", metavar="KEY=VALUE", help="Change a field of the model config before training, by dotted path; "
+    "repeatable: --set autoencoder.patch_size=2 --set unet.channel_mult=1,2,4 (--dry-run prints the fields). "
+    "Architecture fields only when training a preset from scratch.", rich_help_panel=_DATA)]
 DataOpt = Annotated[Optional[Path], typer.Option(
     "--data", help="Folder of videos (mp4/avi/gif/frame folders; class sub-folders give labels; UCF-101 and "
     "SkyTimelapse layouts are recognised).", rich_help_panel=_DATA)]

@@ -8,13 +8,14 @@ from vgen.cli._train_options import (
     AccumulateOpt, BatchPerDeviceOpt, BatchSizeOpt, CacheOpt, CondDropProbOpt, CondOverlapOpt, CondProbOpt, DataOpt,
     DeviceOpt, DryRunOpt, EmaDecayOpt, FrameNoiseTrainOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
     MaxBadStepsOpt, ModelOpt, NameOpt, NumWorkersOpt, OutOpt, PerceptualOpt, PrecisionOpt, PreviewEveryOpt,
-    PreviewStepsOpt, ResumeOpt, SaveEveryOpt, SeedOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
+    PreviewStepsOpt, ResumeOpt, SaveEveryOpt, SeedOpt, SetOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
 )
 from vgen.cli.progress import ProgressReporter
 
 
 def train_cmd(
     model: ModelOpt = None,
+    sets: SetOpt = None,
     data: DataOpt = None,
     synthetic: SyntheticOpt = None,
     synthetic_videos: SyntheticVideosOpt = None,
@@ -59,6 +60,8 @@ def train_cmd(
 
       vgen train --model pvdm-s --data ~/videos/ --name mine --preview-every 1000
 
+      vgen train --model pvdm-mini --set autoencoder.patch_size=2 --synthetic bouncing --name p2   (a preset, changed)
+
       vgen train --model pvdm-s --data ~/videos/ --name mine --resume      (continue after Ctrl-C)
 
       torchrun --nproc_per_node=4 -m vgen train --model lvdm --data sky/ --batch-size 32
@@ -81,7 +84,7 @@ def train_cmd(
         data=data, synthetic=synthetic, synthetic_videos=synthetic_videos, cache=cache, latent_cache=latent_cache,
         stage=stage, steps=steps, batch_size=batch_size, accumulate=accumulate, lr=lr, warmup=warmup,
         lr_decay=lr_decay, grad_clip=grad_clip, ema_decay=ema_decay, cond_drop_prob=cond_drop_prob,
-        cond_overlap=cond_overlap, cond_prob=cond_prob, frame_noise=frame_noise,
+        cond_overlap=cond_overlap, cond_prob=cond_prob, frame_noise=frame_noise, sets=sets,
         perceptual=perceptual, gan_start=gan_start, max_bad_steps=max_bad_steps, seed=seed, save_every=save_every,
         preview_every=preview_every, preview_steps=preview_steps, precision=precision, num_workers=num_workers)
     set_threads(threads)

@@ -39,6 +39,7 @@ class TrainRequest:
     batch_per_device: int | None = None
     runs_root: Path = Path("runs")
     model_updates: dict[str, Any] = field(default_factory=dict)  # config fields set by options (--cond-overlap)
+    config_sets: list[tuple[str, Any]] = field(default_factory=list)  # --set KEY=VALUE, in the order given
 
 
 @dataclass
@@ -117,6 +118,27 @@ def _with_updates(config: ModelConfigBase, updates: dict[str, Any]) -> ModelConf
         raise VgenError(f"invalid {options}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
+def _with_sets(config: ModelConfigBase, sets: list[tuple[str, Any]], stored: str | None) -> ModelConfigBase:
+    """``config`` with ``--set`` applied. Fine-tuning a stored model (``stored``), a change must leave every weight's
+    shape as it is (checked on the meta device): the stored weights could not be loaded into another architecture."""
+    from vgen.config.overrides import apply_sets
+
+    changed = apply_sets(config, sets)
+    if stored is not None:
+        from vgen.models import build_networks
+
+        def shapes(cfg: ModelConfigBase) -> dict[str, tuple[int, ...]]:
+            with torch.device("meta"):
+                nets = build_networks(cfg)
+            return {f"{role}.{key}": tuple(t.shape) for role, net in nets.items() for key, t in net.state_dict().items()}
+
+        if shapes(changed) != shapes(config):
+            keys = " ".join(f"--set {key}" for key, _ in sets)
+            raise VgenError(f"{keys} changes the shape of {stored!r}'s weights, so they could not be loaded; set "
+                            "architecture fields when training a preset from scratch (--model PRESET)")
+    return changed  # type: ignore[return-value]
+
+
 def default_name(config: ModelConfigBase, choice: str = "all") -> str:
     """The store name of a run of ``--stage choice`` given no ``--name``: ``<preset>-trained`` unless the family says
     otherwise (a preset's own name is refused)."""
@@ -161,8 +183,9 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             by_name = request.name or default_name(_architecture(request.model, warn)[0],  # type: ignore[arg-type]
                                                    request.overrides.get("stage", "all"))
             run_dir = runfolder.latest_run_dir(request.runs_root, by_name)
-        if request.model_updates:
-            options = ", ".join(MODEL_OPTIONS[key][0] for key in request.model_updates)
+        if request.model_updates or request.config_sets:
+            options = ", ".join([MODEL_OPTIONS[key][0] for key in request.model_updates]
+                                + [f"--set {key}" for key, _ in request.config_sets])
             raise VgenError(f"{options} cannot change on --resume (the run keeps its config); start a new run instead")
         saved = runfolder.read_config(run_dir)
         checkpoint = runfolder.latest_checkpoint(run_dir)
@@ -182,6 +205,8 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             raise VgenError(f"pass --model with a preset ({', '.join(sorted(PRESETS))}) or a stored model to fine-tune")
         config, init_weights = _architecture(request.model, warn)
         init_config = config if init_weights is not None else None
+        if request.config_sets:
+            config = _with_sets(config, request.config_sets, request.model if init_weights is not None else None)
         if request.model_updates:
             config = _with_updates(config, request.model_updates)
         source = request.model

@@ -26,12 +26,14 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
                  data: Optional[PathLike] = None, cache: Optional[PathLike] = None,
                  latent_cache: Optional[PathLike] = None, grad_clip: Optional[float] = None,
                  cond_overlap: Optional[int] = None, cond_prob: Optional[float] = None,
-                 frame_noise: Optional[str] = None, **options: Any) -> TrainRequest:
+                 frame_noise: Optional[str] = None, sets: Optional[list[str]] = None, **options: Any) -> TrainRequest:
     """The request for these values, checked as far as needs no model: ``options`` are further
     ``TrainOptions`` fields (``steps``, ``lr``, ``synthetic``, ...); ``grad_clip`` 0 turns clipping off;
     ``data`` (a folder that must exist) replaces a saved ``synthetic`` and ``synthetic`` a saved ``data``;
     ``cond_overlap`` and ``cond_prob`` set the PVDM model config's fields of those names, ``frame_noise`` the
-    model's ``diffusion.frame_noise``."""
+    model's ``diffusion.frame_noise``; ``sets`` are ``--set KEY=VALUE`` texts (model config fields by dotted path)."""
+    from vgen.config.overrides import parse_set
+
     if options.get("batch_size") is not None and batch_per_device is not None:
         raise VgenError("pass either --batch-size (global) or --batch-per-device, not both")
     paths = {"data": data, "cache": cache, "latent_cache": latent_cache}
@@ -46,10 +48,12 @@ def make_request(*, model: Optional[str] = None, name: Optional[str] = None, out
     elif options.get("synthetic") is not None:
         overrides["data"] = None
     check_frame_noise(frame_noise)
+    config_sets = [parse_set(text) for text in sets or ()]
     updates = {k: v for k, v in {"cond_overlap": cond_overlap, "cond_prob": cond_prob,
                                  "frame_noise": frame_noise}.items() if v is not None}
     return TrainRequest(model=model, overrides=overrides, name=name, out=out, resume=resume, device=device,
-                        batch_per_device=batch_per_device, model_updates=updates)
+                        batch_per_device=batch_per_device, model_updates=updates,
+                        config_sets=config_sets)
 
 
 @contextmanager
