@@ -1,5 +1,6 @@
-"""The names of the sampling step grids, in a module of their own so that the CLI can validate ``--schedule-grid``
-without importing pydantic and every family's config (``vgen --help`` stays fast)."""
+"""The names of the samplers and of the sampling step grids, in a module of their own so that the CLI can validate
+``--sampler`` and ``--schedule-grid`` and model configs can name them without importing pydantic, torch and every
+family's config (``vgen --help`` stays fast)."""
 
 from __future__ import annotations
 
@@ -9,3 +10,7 @@ from typing import Literal, get_args
 # family's own published DDIM (its grid, eta and x0 clamping; ``vgen.pipelines.settings.OfficialSampler``).
 ScheduleGrid = Literal["linspace", "leading", "trailing", "pvdm", "ldm", "official"]
 SCHEDULE_GRIDS: tuple[str, ...] = get_args(ScheduleGrid)
+
+# The samplers of ``vgen.sampling.SAMPLERS`` (a test checks that the two agree).
+SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
+SAMPLER_NAMES: tuple[str, ...] = get_args(SamplerName)

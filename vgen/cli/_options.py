@@ -19,10 +19,12 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model: a store nam
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel="Model")]
 SeedOpt = Annotated[int, typer.Option("--seed", "-s", min=0, help="Random seed; the same seed gives the same video.",
                                       rich_help_panel="Sampling")]
-SamplerOpt = Annotated[str, typer.Option("--sampler", help="ddpm, ddim, langevin or dpm++.", rich_help_panel="Sampling")]
+SamplerOpt = Annotated[Optional[str], typer.Option(
+    "--sampler", help="ddpm, ddim, langevin or dpm++ \\[default: the model's, else ddim].", rich_help_panel="Sampling")]
 StepsOpt = Annotated[Optional[int], typer.Option(
     "--steps", show_default=False, rich_help_panel="Sampling",
-    help="Denoising steps per clip [default: 50; with an official sampler, the paper's: PVDM 400, LVDM 50].")]
+    help="Denoising steps per clip \\[default: the model's, else 50; with an official sampler, the paper's: PVDM 400, "
+    "LVDM 50].")]
 EtaOpt = Annotated[Optional[float], typer.Option(
     "--eta", parser=finite_float, help="DDIM stochasticity (0 = deterministic, 1 = DDPM-like); a DDIM knob, refused with "
     "other samplers \\[default: 0].", rich_help_panel="Sampling")]

@@ -64,6 +64,12 @@ def final_line(message: str) -> None:
         stderr_console().print(message, soft_wrap=True, markup=False)
 
 
+def sampling_report(settings: Any, loaded: Any) -> dict[str, Any]:
+    """The sampler and step count a model ran with (``--sampler``/``--steps``, else the model's defaults), for --json."""
+    run = settings.for_model(loaded)
+    return {"sampler": run.sampler, "steps": run.steps}
+
+
 def summary(written: list[Any], *, fps: float, seeds: list[int], seconds: float, **extra: Any) -> dict[str, Any]:
     first = written[0]
     return {

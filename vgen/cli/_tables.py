@@ -82,18 +82,21 @@ def print_models(presets: list[dict[str, Any]], installed: list[dict[str, Any]],
     console.print(table)
 
     table = Table(title="Installed models", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("name", "source", "preset", "parameters", "clip", "grid", "path"):
+    for column in ("name", "source", "preset", "parameters", "clip", "sampler", "grid"):
         table.add_column(column, no_wrap=True)
+    table.add_column("path", overflow="fold")  # the long column folds on a narrow terminal, the short ones stay whole
     for row in installed:
         if row["problem"]:
-            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", "-", row["problem"])
+            table.add_row(row["name"], row["source"], "[red]unreadable[/red]", "-", "-", "-", "-", row["problem"])
             continue
+        sampling = f"{row['sampler']}/{row['steps'] or 'paper'}"
         table.add_row(row["name"], row["source"], row["preset"], f"{row['parameters'] / 1e6:.2f}M",
-                      f"{row['frames']}x{row['resolution']}²", row["schedule_grid"], row["path"])
+                      f"{row['frames']}x{row['resolution']}²", sampling, row["schedule_grid"], row["path"])
     if not installed:
         table.caption = "none yet: train one with `vgen train --model pvdm-tiny --synthetic bouncing --name mine`"
     elif any(row.get("schedule_grid") == "official" for row in installed):
-        table.caption = "grid: the default --schedule-grid; official = the paper's own DDIM sampler (grid, eta, x0 clamp)"
+        table.caption = ("sampler: the default --sampler/--steps; grid: the default --schedule-grid; official = the "
+                         "paper's own DDIM sampler (grid, eta, x0 clamp)")
     console.print(table)
     if cascades:
         table = Table(title="Cascades (vgen sample --model NAME)", title_justify="left", box=box.SIMPLE_HEAD)

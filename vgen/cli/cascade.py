@@ -88,7 +88,7 @@ def sample_cascade(directory: Path, *, model: str, frames: Optional[int], seeds:
                for s, target, job in zip(seeds, targets, jobs)]
     extra = {"model": model, "threads": used_threads,
              "stages": [{"name": shape.name, "role": shape.role, "frames": shape.frames, "resolution": shape.resolution,
-                         "sampler": st.sampler, "steps": st.for_model(m).steps}
+                         "sampler": st.sampler_for(m), "steps": st.for_model(m).steps}
                         for shape, st, m in zip(shapes, per_stage, cascade.models)],
              **compile_report(cascade.models)}
     return written, out_fps, extra

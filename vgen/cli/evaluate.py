@@ -20,7 +20,7 @@ from vgen.cli._tables import print_scores
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli.progress import ProgressReporter
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
+from vgen.pipelines.settings import SamplerSettings
 
 PANEL_SETS, PANEL_PROTO, PANEL_GEN, PANEL_SEAM, PANEL_EXTRACT, PANEL_OUT = (
     "Data", "Protocol", "Generation (--model)", "Seams", "Extractors", "Output")
@@ -42,10 +42,11 @@ def evaluate_cmd(
     resize: Annotated[str, typer.Option("--resize", help="Resize to the I3D's 224x224: crop, squash or tf1.", rich_help_panel=PANEL_PROTO)] = "crop",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random clip choice (video order and clip offsets).", rich_help_panel=PANEL_PROTO)] = 0,
     seeds: Annotated[Optional[str], typer.Option("--seeds", help="Generation seeds, e.g. 0-2047 \\[default: 0..num-1].", rich_help_panel=PANEL_GEN)] = None,
-    sampler: Annotated[str, typer.Option("--sampler", help="Sampler for --model.", rich_help_panel=PANEL_GEN)] = DEFAULT_SAMPLER,
+    sampler: Annotated[Optional[str], typer.Option("--sampler", help="Sampler for --model \\[default: the model's, else "
+                                                   "ddim].", rich_help_panel=PANEL_GEN)] = None,
     steps: Annotated[Optional[int], typer.Option(
         "--steps", min=1, show_default=False, rich_help_panel=PANEL_GEN,
-        help="Sampling steps for --model [default: 50; with an official sampler, the paper's].")] = None,
+        help="Sampling steps for --model \\[default: the model's, else 50; with an official sampler, the paper's].")] = None,
     schedule_grid: Annotated[Optional[str], typer.Option("--schedule-grid", help="Timestep grid for --model: linspace, leading, trailing, pvdm, ldm, or official (the family's published DDIM, as in its paper) \\[default: the model's: official for imported checkpoints].", rich_help_panel=PANEL_GEN)] = None,
     frame_noise: Annotated[Optional[str], typer.Option("--frame-noise", show_default=False, help="Noise of a clip's frames for --model: independent or shared-mean (one spatial mean shared by the frames) \\[default: the model's].", rich_help_panel=PANEL_GEN)] = None,
     aug_level: AugLevelOpt = None,

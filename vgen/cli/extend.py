@@ -13,10 +13,10 @@ from vgen.cli._options import (
     FitStepsOpt, ReconOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, sampling_report, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
+from vgen.pipelines.settings import SamplerSettings
 
 
 def extend_cmd(
@@ -31,7 +31,7 @@ def extend_cmd(
     only_new: Annotated[bool, typer.Option("--only-new", help="Write only the generated frames.",
                                            rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    sampler: SamplerOpt = None,
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
@@ -95,4 +95,4 @@ def extend_cmd(
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
                           preset=loaded.config.name, threads=used_threads, method=job.method,
-                          new_frames=frames or loaded.clip_frames, **compiled))
+                          new_frames=frames or loaded.clip_frames, **sampling_report(settings, loaded), **compiled))

@@ -13,10 +13,10 @@ from vgen.cli._options import (
     StrengthOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, sampling_report, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
+from vgen.pipelines.settings import SamplerSettings
 
 def interpolate_cmd(
     inputs: Annotated[list[str], typer.Argument(help="One video (or - for stdin), or two or more key images.",
@@ -36,7 +36,7 @@ def interpolate_cmd(
     no_keep: Annotated[bool, typer.Option("--no-keep", help="Keep the model's decode of the given frames instead of "
                                           "pasting the originals back.", rich_help_panel="Output")] = False,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    sampler: SamplerOpt = None,
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
@@ -108,4 +108,5 @@ def interpolate_cmd(
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, threads=used_threads, method=job.method,
-                          between=between, strength=settings.strength or 1.0, **compiled))
+                          between=between, strength=settings.strength or 1.0, **sampling_report(settings, loaded),
+                          **compiled))

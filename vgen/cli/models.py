@@ -38,6 +38,19 @@ def _preset_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def _sampling(config: Any) -> dict[str, Any]:
+    """The sampler and steps a model runs with when --sampler/--steps are not given (None for unreadable models;
+    an ``official`` grid runs its family's DDIM at the paper's count, shown as the grid)."""
+    from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS
+
+    if config is None:
+        return {"sampler": None, "steps": None}
+    if config.diffusion.schedule_grid == "official":
+        return {"sampler": "ddim", "steps": None}
+    return {"sampler": config.diffusion.sampler or DEFAULT_SAMPLER,
+            "steps": config.diffusion.sampling_steps or DEFAULT_STEPS}
+
+
 def _installed_rows() -> list[dict[str, Any]]:
     from vgen.io.store import list_models
 
@@ -52,6 +65,7 @@ def _installed_rows() -> list[dict[str, Any]]:
             "frames": m.config.frames if m.config else None,
             "resolution": m.config.resolution if m.config else None,
             "schedule_grid": m.config.diffusion.schedule_grid if m.config else None,
+            **_sampling(m.config),
             "path": str(m.path),
             "problem": m.problem,
             "card": m.card,

@@ -13,10 +13,10 @@ from vgen.cli._options import (
     ModelOpt, OutputOpt, QuietOpt, ReconOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import OverwriteOpt
-from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, sampling_report, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
+from vgen.pipelines.settings import SamplerSettings
 
 
 def sample_cmd(
@@ -28,8 +28,8 @@ def sample_cmd(
                                      rich_help_panel="Sampling")] = 1,
     seed: SeedOpt = 0,
     sampler: Annotated[Optional[str], typer.Option(
-        "--sampler", help="ddpm, ddim, langevin or dpm++ (default ddim; in a cascade: every stage without "
-        "--stage-sampler, else each stage's stored sampler).", rich_help_panel="Sampling")] = None,
+        "--sampler", help="ddpm, ddim, langevin or dpm++ (default: the model's, else ddim; in a cascade: every "
+        "stage without --stage-sampler, else each stage's stored sampler).", rich_help_panel="Sampling")] = None,
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
@@ -80,7 +80,7 @@ def sample_cmd(
     from vgen.pipelines.cascade import find_cascade
     from vgen.pipelines.model import load_model
 
-    settings = SamplerSettings(sampler=sampler or DEFAULT_SAMPLER, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
+    settings = SamplerSettings(sampler=sampler, steps=steps, eta=eta, schedule_grid=schedule_grid, frame_noise=frame_noise,  # type: ignore[arg-type]
                                guidance=guidance, recon_weight=recon_weight, fit_steps=fit_steps,
                                class_label=class_label, method=method, motion_guidance=motion_guidance)
     check_common(output=output, json_out=json_out, quiet=quiet)
@@ -117,4 +117,5 @@ def sample_cmd(
     if json_out:
         emit_json(summary(written, fps=out_fps, seeds=seeds, seconds=time.perf_counter() - started,
                           model=model, preset=loaded.config.name, threads=used_threads, clips=jobs[0].windows,
+                          **sampling_report(settings, loaded),
                           **compiled))

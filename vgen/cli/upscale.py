@@ -12,10 +12,10 @@ from vgen.cli._options import (
     AugLevelOpt, DeviceOpt, EtaOpt, FormatOpt, FpsOpt, FrameNoiseOpt, GridOpt, JsonOpt, QuietOpt, SamplerOpt, SeedOpt, StepsOpt,
 )
 from vgen.cli._outputs import DerivedOutputOpt, OverwriteOpt
-from vgen.cli._run import check_common, compile_report, maybe_compile, summary, write_and_report
+from vgen.cli._run import check_common, compile_report, maybe_compile, sampling_report, summary, write_and_report
 from vgen.cli._threads import ThreadsOpt, model_threads
 from vgen.errors import VgenError
-from vgen.pipelines.settings import DEFAULT_SAMPLER, SamplerSettings
+from vgen.pipelines.settings import SamplerSettings
 
 
 def upscale_cmd(
@@ -29,7 +29,7 @@ def upscale_cmd(
         "--overlap", help="Output frames each window shares with the previous one, kept by replacement (0 = "
         "independent windows) \\[default: a quarter of the model's clip].", rich_help_panel="Sampling")] = None,
     seed: SeedOpt = 0,
-    sampler: SamplerOpt = DEFAULT_SAMPLER,
+    sampler: SamplerOpt = None,
     steps: StepsOpt = None,
     eta: EtaOpt = None,
     schedule_grid: GridOpt = None,
@@ -94,4 +94,5 @@ def upscale_cmd(
     if json_out:
         emit_json(summary([written], fps=out_fps, seeds=[seed], seconds=time.perf_counter() - started, model=model,
                           preset=loaded.config.name, threads=used_threads, factors=[spatial, temporal],
-                          input_size=[reader.source_width, reader.source_height], windows=job.windows, **compiled))
+                          input_size=[reader.source_width, reader.source_height], windows=job.windows,
+                          **sampling_report(settings, loaded), **compiled))

@@ -7,7 +7,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from vgen.frame_noise import FrameNoise
-from vgen.schedule_grids import ScheduleGrid
+from vgen.schedule_grids import SamplerName, ScheduleGrid
 
 
 class StrictModel(BaseModel):
@@ -48,6 +48,12 @@ class DiffusionConfig(StrictModel):
         "independent", description="noise of a clip's frames, in training and sampling (--frame-noise overrides it at "
                                    "sampling): independent, or shared-mean (the frames share one spatial mean per "
                                    "channel; each frame's noise is still N(0, I)); frame-aligned latents only")
+    sampler: Optional[SamplerName] = Field(
+        None, description="the sampler this model samples with unless --sampler says otherwise (None: vgen's default, "
+                          "ddim); chosen from measurements for the bundled models")
+    sampling_steps: Optional[int] = Field(
+        None, ge=1, description="the step count of that sampler unless --steps says otherwise (None: vgen's default, 50); "
+                          "another sampler asked for with --sampler runs vgen's default count")
 
 
 class ModelConfigBase(StrictModel):

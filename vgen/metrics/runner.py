@@ -308,7 +308,7 @@ def _inbetween(run: _Run) -> Result:
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--inbetween", info, r.num)
     resolved = r.settings.for_model(loaded)
-    protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": r.settings.sampler,
+    protocol |= {"model": r.model, "ema": loaded.ema, "factor": r.factor, "sampler": resolved.sampler,
                  "steps": resolved.steps, "schedule_grid": resolved.grid, "frame_noise": resolved.frame_noise, "method": r.settings.method or loaded.supports.interpolate[0],
                  "strength": r.settings.strength or 1.0,
                  "keys": f"frames 0, {r.factor}, {2 * r.factor}, ... of each clip; the frames between are scored",
@@ -350,7 +350,7 @@ def _upscale(run: _Run) -> Result:
     info = SetInfo.of(clipset, int(result["clips"]))
     _report_skips(run.hooks, "--upscale", info, r.num)
     resolved = r.settings.for_model(loaded)
-    protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": r.settings.sampler,
+    protocol |= {"model": r.model, "ema": loaded.ema, "factors": list(factors), "sampler": resolved.sampler,
                  "steps": resolved.steps, "frame_noise": resolved.frame_noise,
                  "aug_level": getattr(loaded.config, "aug_level", None) if r.aug_level is None else r.aug_level,
                  "overlap": overlap, "seeds": f"--seed + clip index ({r.seed}, {r.seed + 1}, ...)",
@@ -426,7 +426,7 @@ def _scores(run: _Run) -> Result:
         fake_info.resolution = (run.model.resolution, run.model.resolution)
         resolved = r.settings.for_model(run.model)
         protocol["generation"] = {"model": r.model, "seeds": _seed_text(gen_seeds), "frames_generated": (r.start or 0) + _span(run),
-                                  "sampler": r.settings.sampler, "steps": resolved.steps,
+                                  "sampler": resolved.sampler, "steps": resolved.steps,
                                   "schedule_grid": resolved.grid, "frame_noise": resolved.frame_noise,
                                   "ema": run.model.ema}
         total = len(gen_seeds)

@@ -221,7 +221,7 @@ def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequ
                    steps: Sequence[int] = ()) -> list["SamplerSettings"]:
     """Each stage's settings. Sampler: ``samplers`` (``--stage-sampler``, one per stage or one for all; ``vgen sample``
     passes an explicit ``--sampler`` here as one for all), else the cascade's own default for the stage, else
-    ``settings.sampler``. Steps: ``--stage-steps``, else ``--steps``, else the cascade's default, else the stage
+    ``settings.sampler`` (None: the stage model's own default). Steps: ``--stage-steps``, else ``--steps``, else the cascade's default, else the stage
     model's. The method, guidance, class label and timestep grid are the base stage's only (the grids of the official
     samplers belong to the imported base models)."""
     check_stage_values(cascade.names, samplers, steps)
@@ -229,7 +229,7 @@ def stage_settings(cascade: Cascade, settings: "SamplerSettings", samplers: Sequ
     for i, stage in enumerate(cascade.spec.stages):
         sampler = samplers[i if len(samplers) > 1 else 0] if samplers else stage.sampler or settings.sampler
         count_i = steps[i if len(steps) > 1 else 0] if steps else settings.steps or stage.steps
-        own = replace(settings, sampler=sampler, steps=count_i, eta=settings.eta if sampler == "ddim" else None)
+        own = replace(settings, sampler=sampler, steps=count_i, eta=settings.eta if sampler in (None, "ddim") else None)
         if i:
             own = replace(own, method=None, guidance=None, class_label=None, motion_guidance=None, schedule_grid=None)
         result.append(own)

@@ -105,7 +105,7 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
 
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
-        z0 = sample(settings.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
+        z0 = sample(run.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
                     callback=guard.progress, frame_noise=run.frame_noise, **run.knobs, **({} if start is None else {"start": start}))
     return finalize(guard.result(z0.float()))
 

@@ -8,17 +8,15 @@ here only. No torch imports: the CLI validates options before importing torch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from vgen.frame_noise import FrameNoise, check_frame_noise
-from vgen.schedule_grids import SCHEDULE_GRIDS, ScheduleGrid
+from vgen.schedule_grids import SAMPLER_NAMES, SCHEDULE_GRIDS, SamplerName, ScheduleGrid
 from vgen.errors import VgenError
 
 if TYPE_CHECKING:  # pragma: no cover
     from vgen.pipelines.model import LoadedModel
 
-SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
-SAMPLER_NAMES: tuple[str, ...] = ("ddpm", "ddim", "langevin", "dpm++")
 DEFAULT_SAMPLER = "ddim"
 DEFAULT_STEPS = 50
 # The knobs each sampler takes from the settings (by its keyword name); a knob given to a sampler that
@@ -53,6 +51,7 @@ class SamplerRun:
     clip_x0: Optional[float]
     recompute_eps: bool = True
     frame_noise: FrameNoise = "independent"
+    sampler: SamplerName = DEFAULT_SAMPLER  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -69,11 +68,13 @@ class SamplerSettings:
     they re-make (0: no fit; see ``vgen.families.pvdm.conditioning.fit_shared_plane``). ``schedule_grid`` is the step grid, or ``official`` for the
     family's published DDIM (None: the model's ``diffusion.schedule_grid``, ``official`` for imported checkpoints).
     ``frame_noise`` is how the noise of a clip's frames relates (``vgen.sampling.noise``; None: the model's
-    ``diffusion.frame_noise``).
+    ``diffusion.frame_noise``). ``sampler`` and ``steps`` left None take the model's (``diffusion.sampler``,
+    ``diffusion.sampling_steps``, which goes with the model's own sampler only), else vgen's defaults (DDIM, 50 steps;
+    the paper's count for an official sampler).
     """
 
-    sampler: SamplerName = DEFAULT_SAMPLER  # type: ignore[assignment]
-    steps: Optional[int] = None  # None: DEFAULT_STEPS, or the official sampler's reported count
+    sampler: Optional[SamplerName] = None
+    steps: Optional[int] = None
     eta: Optional[float] = None
     guidance: Optional[float] = None
     recon_weight: float = 2.0
@@ -86,11 +87,11 @@ class SamplerSettings:
     frame_noise: Optional[FrameNoise] = None
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLER_NAMES:
+        if self.sampler is not None and self.sampler not in SAMPLER_NAMES:
             raise VgenError(f"unknown sampler {self.sampler!r}; choose one of: {', '.join(SAMPLER_NAMES)}")
         if self.schedule_grid is not None and self.schedule_grid not in SCHEDULE_GRIDS:
             raise VgenError(f"unknown --schedule-grid {self.schedule_grid!r}; choose one of: {', '.join(SCHEDULE_GRIDS)}")
-        if self.schedule_grid == "official" and self.sampler != "ddim":
+        if self.schedule_grid == "official" and self.sampler not in (None, "ddim"):
             raise VgenError(f"--schedule-grid official is the papers' DDIM sampler, not {self.sampler}; use --sampler "
                             f"ddim, or give {self.sampler} a grid: --schedule-grid {GRID_CHOICES}")
         check_frame_noise(self.frame_noise)
@@ -102,15 +103,30 @@ class SamplerSettings:
             raise VgenError(f"--fit-steps must be >= 0 (got {self.fit_steps}); 0 turns the fit off")
         if self.strength is not None and not 0 < self.strength <= 1:
             raise VgenError(f"--strength must lie in (0, 1] (got {self.strength}); 1 starts from pure noise")
+        if self.sampler is not None:
+            self.check_knobs(self.sampler)
+
+    def check_knobs(self, sampler: str, whose: str = "") -> None:
+        """Refuse a knob (``--eta``) that ``sampler`` does not take; ``whose`` says where the sampler came from."""
         for knob, value in (("eta", self.eta),):
-            if value is not None and knob not in SAMPLER_KNOBS[self.sampler]:
+            if value is not None and knob not in SAMPLER_KNOBS[sampler]:
                 users = [name for name, knobs in SAMPLER_KNOBS.items() if knob in knobs]
-                raise VgenError(f"--{knob} is a knob of the {' and '.join(users)} sampler(s), not of {self.sampler}; "
+                raise VgenError(f"--{knob} is a knob of the {' and '.join(users)} sampler(s), not of {sampler}{whose}; "
                                 f"drop --{knob} or use --sampler {users[0]}")
 
-    def knobs(self) -> dict[str, float]:
-        """The sampler-specific keyword arguments to pass on (only those given)."""
-        return {knob: getattr(self, knob) for knob in SAMPLER_KNOBS[self.sampler] if getattr(self, knob) is not None}
+    def knobs(self, sampler: Optional[str] = None) -> dict[str, float]:
+        """The keyword arguments of ``sampler`` (default: the one asked for, else DDIM) to pass on (only those given)."""
+        name = sampler or self.sampler or DEFAULT_SAMPLER
+        return {knob: getattr(self, knob) for knob in SAMPLER_KNOBS[name] if getattr(self, knob) is not None}
+
+    def sampler_for(self, model: "LoadedModel") -> str:
+        """The sampler ``model`` runs with: ``--sampler``, else DDIM for its family's official DDIM grid, else the
+        model's ``diffusion.sampler``, else vgen's default (DDIM)."""
+        if self.sampler is not None:
+            return self.sampler
+        if self.schedule_grid == "official":
+            return "ddim"
+        return model.config.diffusion.sampler or DEFAULT_SAMPLER
 
     def for_model(self, model: "LoadedModel") -> SamplerRun:
         """The grid, knobs and x0 handling these settings give ``model``'s sampler.
@@ -120,6 +136,9 @@ class SamplerSettings:
         default samples other samplers on the default grid.
         """
         diffusion = model.config.diffusion
+        sampler = self.sampler_for(model)
+        if self.sampler is None:
+            self.check_knobs(sampler, f" ({model.config.name}'s default sampler)")
         frame_noise = self.frame_noise or diffusion.frame_noise
         if frame_noise != "independent" and len(model.latent_shape()) != 4:
             raise VgenError(f"{model.config.name} ({model.family.name}) has no frame axis in its latent "
@@ -132,10 +151,13 @@ class SamplerSettings:
                 asked = "--schedule-grid official" if self.schedule_grid else "its config's diffusion.schedule_grid"
                 raise VgenError(f"{model.config.name} ({model.family.name}) has no official sampler to reproduce "
                                 f"({asked}); pick a grid: --schedule-grid {GRID_CHOICES}")
-            if self.sampler == "ddim":
-                knobs = {"eta": official.eta, **self.knobs(), "spacing": official.spacing}
+            if sampler == "ddim":
+                knobs = {"eta": official.eta, **self.knobs(sampler), "spacing": official.spacing}
                 return SamplerRun("official", self.steps or official.steps, knobs, official.clip_x0,
-                                  official.recompute_eps, frame_noise)
+                                  official.recompute_eps, frame_noise, sampler)  # type: ignore[arg-type]
             grid = DEFAULT_GRID
-        return SamplerRun(grid, self.steps or DEFAULT_STEPS, {**self.knobs(), "spacing": grid}, diffusion.clip_x0,
-                          frame_noise=frame_noise)
+        # The model's step count goes with its own sampler: another sampler asked for runs vgen's default count.
+        own_steps = diffusion.sampling_steps if sampler == (diffusion.sampler or DEFAULT_SAMPLER) else None
+        steps = self.steps or own_steps or DEFAULT_STEPS
+        return SamplerRun(grid, steps, {**self.knobs(sampler), "spacing": grid}, diffusion.clip_x0,
+                          frame_noise=frame_noise, sampler=sampler)  # type: ignore[arg-type]

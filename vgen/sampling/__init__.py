@@ -6,7 +6,7 @@ Every sampler has the signature
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import inspect
 
@@ -22,8 +22,7 @@ from vgen.sampling.dpm_solver import sample_dpmpp_2m
 from vgen.sampling.langevin import sample_langevin
 from vgen.sampling.noise import FRAME_NOISE, FrameNoise, randn_per_sample, seeded_generators, share_frame_mean
 from vgen.sampling.steps import Callback
-
-SamplerName = Literal["ddpm", "ddim", "langevin", "dpm++"]
+from vgen.schedule_grids import SamplerName
 
 SAMPLERS: dict[str, Callable[..., Tensor]] = {
     "ddpm": sample_ddpm,
