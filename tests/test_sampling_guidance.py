@@ -189,3 +189,91 @@ def test_every_sampler_takes_every_guidance_wrapper(name: str) -> None:
                                                 generators=seeded_generators([2])))
     print(f"{name}-40: KL replacement {replacement:.3f}, reconstruction guidance {reconstruction:.3f}")
     assert reconstruction < replacement < 3.0
+
+
+class _RecordingGarbage:
+    """A denoiser whose output at the known entries is garbage (a network's untrained output where its loss never
+    looked), the exact joint oracle elsewhere; it records every state it is called on."""
+
+    def __init__(self) -> None:
+        self.states: list[tuple[int, torch.Tensor]] = []
+
+    def __call__(self, x_t: torch.Tensor, t):
+        from vgen.diffusion.parameterisation import as_timestep_tensor, prediction_from_x0
+
+        t = as_timestep_tensor(t, x_t)
+        self.states.append((int(t[0]), x_t.clone()))
+        pred = JOINT(x_t, t)
+        garbage = pred.x0.clone()
+        garbage[..., :NA] = 5.0
+        a, s = SCHEDULE.coefficients(t, x_t)
+        return prediction_from_x0(x_t, garbage, a, s)
+
+
+@pytest.mark.parametrize("name", ["ddim", "ddpm"])
+def test_pinned_known_keeps_the_known_state_on_its_forward_process(name: str) -> None:
+    """PinnedKnown: x0_a = x_a, and the sampler's z_t^a stays a draw of q(z_t^a | x_a) whatever the network says there:
+    DDIM carries the start noise (z_t^a = a_t·x_a + s_t·eps_T^a, exactly, eps_T^a read from z_T against x_a), DDPM's posterior keeps the marginal
+    N(a_t·x_a, s_t²) (checked over 4000 rows). Without it the garbage output drags z_t^a away."""
+    from vgen.sampling.guidance import PinnedKnown
+
+    x_T = _x_T()
+    recorder = _RecordingGarbage()
+    x0 = sample(name, PinnedKnown(recorder, SCHEDULE, KNOWN, MASK), x_T, SCHEDULE, steps=40,
+                generators=seeded_generators([1]))
+    assert torch.equal(x0[..., :NA], KNOWN[..., :NA])
+    first, _ = recorder.states[0]
+    a_T, s_T = SCHEDULE.coefficients(torch.tensor([first]), x_T)
+    eps_T = (x_T[..., :NA] - a_T * KNOWN[..., :NA]) / s_T  # the noise z_T^a holds, read against x_a
+    for t, state in recorder.states[1:]:
+        a, s = SCHEDULE.coefficients(torch.tensor([t]), state)
+        z_a = state[..., :NA]
+        if name == "ddim":
+            torch.testing.assert_close(z_a, a * KNOWN[..., :NA] + s * eps_T, rtol=1e-4, atol=1e-4)
+        else:
+            noise = (z_a - a * KNOWN[..., :NA]) / s
+            assert abs(float(noise.mean())) < 0.05 and abs(float(noise.std()) - 1) < 0.05, (t, noise.mean(), noise.std())
+
+    unpinned = _RecordingGarbage()
+    sample(name, unpinned, x_T, SCHEDULE, steps=40, generators=seeded_generators([1]))
+    t, state = unpinned.states[-1]
+    a, s = SCHEDULE.coefficients(torch.tensor([t]), state)
+    assert float(((state[..., :NA] - a * KNOWN[..., :NA]) / s).mean()) > 1.0  # dragged towards 5
+
+
+def test_vdm_and_dit_mask_methods_pin_the_known_frames() -> None:
+    """The mask method of the frame-aligned families returns the known frames as x0 there, whatever the network
+    outputs at those frames (its loss never covers them), and the network's own estimate elsewhere."""
+    from vgen.config import preset
+    from vgen.families import family_of
+    from vgen.models import build_networks
+    from vgen.pipelines.clip import Condition, DenoiseKit
+    from vgen.pipelines.model import LoadedModel
+    from vgen.pipelines.settings import SamplerSettings
+
+    for name in ("vdm-tiny", "dit-tiny"):
+        config = preset(name)
+        torch.manual_seed(0)
+        networks = build_networks(config)
+        for p in networks["unet"].parameters():  # the presets' output layers start at zero: give them an output
+            torch.nn.init.normal_(p, std=0.05)
+        model = LoadedModel(config=config, networks=networks, device=torch.device("cpu"))
+        shape = (1, *model.latent_shape())
+        known = torch.randn(shape)
+        condition = Condition.aligned(model, known[:, :, :1], [0])
+        schedule = make_schedule(config.diffusion.schedule)
+
+        def wrap(raw):
+            return Denoiser(raw, schedule, config.diffusion.prediction)
+
+        kit = DenoiseKit(schedule, torch.Generator().manual_seed(0), SamplerSettings(), wrap)
+        denoiser, _ = family_of(config).denoiser(model, "mask", condition, kit)
+        x_t = torch.randn(shape)
+        t = torch.tensor([500])
+        pred = denoiser(x_t, t)
+        bare = wrap(family_of(config).raw(model, SamplerSettings(), known=condition.latent, mask=condition.mask_5d()))(x_t, t)
+        torch.testing.assert_close(pred.x0[:, :, :1], known[:, :, :1])
+        assert not torch.allclose(bare.x0[:, :, :1], known[:, :, :1])
+        torch.testing.assert_close(pred.x0[:, :, 1:], bare.x0[:, :, 1:])
+        a, s = schedule.coefficients(t, x_t)
+        torch.testing.assert_close(a * pred.x0 + s * pred.eps, x_t, rtol=1e-4, atol=1e-4)

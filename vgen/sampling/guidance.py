@@ -2,6 +2,9 @@
 
 - ``classifier_free_guidance`` (Ho & Salimans 2022; VDM §3; LVDM's unconditional guidance):
   out = (1 + w)·out(x, cond) − w·out(x, null), with both branches in one batched forward.
+- ``PinnedKnown``: x0_a = x_a, for networks that see the known frames themselves (a mask channel) and were trained
+  on z_t drawn from q(z_t | x) over every frame, known ones included; pinning keeps the sampler's z_t^a on that
+  distribution instead of wherever the network's untrained output there takes it.
 - ``Replacement`` (VDM §3.1 baseline): known entries of z_t are replaced by a fresh draw from
   q(z_t | x_a) before every denoiser call, and x0_a = x_a.
 - ``ReconstructionGuidance`` (VDM §3.1 eq. 7; seed 004 eq. 1):
@@ -76,7 +79,32 @@ def _known_mask(mask: Tensor, like: Tensor) -> Tensor:
     return mask.to(device=like.device).bool().expand_as(like)
 
 
-class Replacement:
+class PinnedKnown:
+    """The known entries of the clean estimate set to x_a (every sampler, every parameterisation).
+
+    ``known`` (shaped like the state) holds x_a where ``mask`` (broadcastable, 1 = known) is set. The returned
+    x0 equals x_a there and eps is the noise that z_t holds there (z_t = a_t·x_a + s_t·eps), so every sampler
+    step keeps z_t^a a draw of q(z_t^a | x_a) along the path: exactly so for DDPM's posterior and for DDIM,
+    which carries that noise to the next level. Used alone for networks conditioned on the known frames (VDM's
+    and the DiT's mask channel), which were trained on such z_t and never on what their own output at the known
+    positions (not in their loss) would make of it.
+    """
+
+    def __init__(self, denoiser: DenoiserFn, schedule: Schedule, known: Tensor, mask: Tensor) -> None:
+        self.denoiser, self.schedule, self.known, self.mask = denoiser, schedule, known, mask
+
+    def pin(self, pred: Prediction, x_t: Tensor, t: Tensor) -> Prediction:
+        a, s = self.schedule.coefficients(t, x_t)
+        known = _known_mask(self.mask, x_t)
+        return Prediction(x0=torch.where(known, self.known, pred.x0),
+                          eps=torch.where(known, (x_t - a * self.known) / s, pred.eps))
+
+    def __call__(self, x_t: Tensor, t: Timestep) -> Prediction:
+        t = as_timestep_tensor(t, x_t)
+        return self.pin(self.denoiser(x_t, t), x_t, t)
+
+
+class Replacement(PinnedKnown):
     """VDM's replacement method as a denoiser wrapper (every sampler, every parameterisation).
 
     ``known`` (shaped like the state) holds x_a where ``mask`` (broadcastable, 1 = known) is set.
@@ -87,8 +115,8 @@ class Replacement:
 
     def __init__(self, denoiser: DenoiserFn, schedule: Schedule, known: Tensor, mask: Tensor,
                  generators: Sequence[torch.Generator]) -> None:
-        self.denoiser, self.schedule, self.known, self.mask, self.generators = (
-            denoiser, schedule, known, mask, generators)
+        super().__init__(denoiser, schedule, known, mask)
+        self.generators = generators
 
     def paste(self, x_t: Tensor, t: Tensor) -> Tensor:
         """z_t with its known entries replaced by a fresh sample of q(z_t^a | x_a)."""
@@ -97,11 +125,7 @@ class Replacement:
 
     def __call__(self, x_t: Tensor, t: Timestep) -> Prediction:
         t = as_timestep_tensor(t, x_t)
-        pred = self.denoiser(self.paste(x_t, t), t)
-        a, s = self.schedule.coefficients(t, x_t)
-        known = _known_mask(self.mask, x_t)
-        return Prediction(x0=torch.where(known, self.known, pred.x0),
-                          eps=torch.where(known, (x_t - a * self.known) / s, pred.eps))
+        return self.pin(self.denoiser(self.paste(x_t, t), t), x_t, t)
 
 
 class ReconstructionGuidance:

@@ -46,8 +46,11 @@ class DiTFamily(Family):
 
     def denoiser(self, model, method, condition, kit):
         if method == "mask":
-            raw = self.raw(model, kit.settings, known=condition.latent, mask=condition.mask_5d())
-            return kit.wrap(raw), _identity
+            from vgen.sampling.guidance import PinnedKnown
+
+            mask = condition.mask_5d()
+            raw = self.raw(model, kit.settings, known=condition.latent, mask=mask)
+            return PinnedKnown(kit.wrap(raw), kit.schedule, condition.latent, mask), _identity
         return super().denoiser(model, method, condition, kit)
 
     def context_frames(self, model, method: str) -> int:

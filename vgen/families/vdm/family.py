@@ -23,8 +23,11 @@ class VDMFamily(PixelFamily):
         from vgen.pipelines.clip import Condition
 
         if method == "mask":
-            raw = self.raw(model, kit.settings, known=condition.latent, mask=condition.mask_5d())
-            return kit.wrap(raw), _identity
+            from vgen.sampling.guidance import PinnedKnown
+
+            mask = condition.mask_5d()
+            raw = self.raw(model, kit.settings, known=condition.latent, mask=mask)
+            return PinnedKnown(kit.wrap(raw), kit.schedule, condition.latent, mask), _identity
         if method == "reconstruction" and condition.latent is None:
             # Pixel space: the known frames are latent frames, so use the aligned form (VDM eq. 7).
             condition = Condition.aligned(model, condition.frames, condition.positions)
