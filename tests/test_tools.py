@@ -204,3 +204,45 @@ def test_widened_latent_decodes_and_denoises_exactly_as_before(tmp_vgen_home: Pa
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in (tmp_vgen_home / "models").iterdir()) == ["wide"]
+
+
+def test_set_defaults_copies_the_weights_with_new_sampling_defaults(tmp_vgen_home: Path, capsys) -> None:
+    """tools/set_defaults.py: the copy has the same weights bit for bit and the card, its config the new sampler, and
+    sampling it without --sampler equals sampling the original with it; a weight-shaping field, an existing name and
+    a no-op are one line and exit 2, writing nothing."""
+    import set_defaults
+
+    from vgen.io.checkpoint import load_network
+    from vgen.io.store import resolve_model
+
+    assert set_defaults.main(["--model", "vdm-mini-bouncing", "--set", "diffusion.sampler=ddpm", "--set",
+                              "diffusion.sampling_steps=3", "--name", "vdm-ddpm"]) == 0
+    source, copy = resolve_model("vdm-mini-bouncing"), tmp_vgen_home / "models" / "vdm-ddpm"
+    state_a, config_a, _ = load_network(source / "unet.safetensors")
+    state_b, config_b, _ = load_network(copy / "unet.safetensors")
+    assert state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert (config_b.diffusion.sampler, config_b.diffusion.sampling_steps) == ("ddpm", 3)
+    assert config_a.diffusion.sampler is None
+    assert config_b.model_copy(update={"diffusion": config_a.diffusion}) == config_a
+    assert (copy / "card.json").read_bytes() == (source / "card.json").read_bytes()
+
+    from vgen.pipelines.generate import sample_video
+    from vgen.pipelines.model import load_model
+    from vgen.pipelines.settings import SamplerSettings
+
+    def frames(name: str, settings: SamplerSettings) -> np.ndarray:
+        return np.concatenate(list(sample_video(load_model(name), settings, frames=8, seed=1).chunks(None)))
+
+    assert np.array_equal(frames("vdm-ddpm", SamplerSettings()),
+                          frames("vdm-mini-bouncing", SamplerSettings(sampler="ddpm", steps=3)))
+    capsys.readouterr()
+    for args, message in ((["--set", "diffusion.sampler=ddim", "--name", "vdm-ddpm"], "already exists"),
+                          (["--set", "unet.model_channels=16", "--name", "n1"], "changes the shape"),
+                          (["--set", "diffusion.sampler=ddpm", "--set", "diffusion.sampling_steps=3", "--name", "n2"],
+                           "nothing to change"),
+                          (["--set", "diffusion.sampler=fast", "--name", "n3"], "invalid --set diffusion.sampler")):
+        model = "vdm-ddpm" if "nothing to change" in message else "vdm-mini-bouncing"
+        assert set_defaults.main(["--model", model, *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in (tmp_vgen_home / "models").iterdir()) == ["vdm-ddpm"]

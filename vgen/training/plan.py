@@ -118,7 +118,7 @@ def _with_updates(config: ModelConfigBase, updates: dict[str, Any]) -> ModelConf
         raise VgenError(f"invalid {options}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
-def _with_sets(config: ModelConfigBase, sets: list[tuple[str, Any]], stored: str | None) -> ModelConfigBase:
+def with_sets(config: ModelConfigBase, sets: list[tuple[str, Any]], stored: str | None) -> ModelConfigBase:
     """``config`` with ``--set`` applied. Fine-tuning a stored model (``stored``), a change must leave every weight's
     shape as it is (checked on the meta device): the stored weights could not be loaded into another architecture."""
     from vgen.config.overrides import apply_sets
@@ -206,7 +206,7 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         config, init_weights = _architecture(request.model, warn)
         init_config = config if init_weights is not None else None
         if request.config_sets:
-            config = _with_sets(config, request.config_sets, request.model if init_weights is not None else None)
+            config = with_sets(config, request.config_sets, request.model if init_weights is not None else None)
         if request.model_updates:
             config = _with_updates(config, request.model_updates)
         source = request.model
