@@ -124,9 +124,11 @@ def test_cli_refuses_shared_mean_for_a_plane_latent_before_writing(tmp_vgen_home
 
 
 def test_cli_samples_a_video_model_with_shared_means(tmp_vgen_home: Path, tmp_path: Path, monkeypatch, capsys):
-    """The start noise of each clip shares its frames' means; the same seed gives the same bytes, and the video
-    differs from the independent one."""
+    """The start noise of each clip shares its frames' means, and every window of a long video (here 16 frames: a
+    clip and two continuations) the same means; the same seed gives the same bytes, and the video differs from the
+    independent one."""
     import vgen.pipelines.clip as clip
+    from vgen.sampling.noise import VideoFrameMeans
 
     starts = []
     real_sample = clip.sample
@@ -137,19 +139,51 @@ def test_cli_samples_a_video_model_with_shared_means(tmp_vgen_home: Path, tmp_pa
 
     monkeypatch.setattr(clip, "sample", spy)
     monkeypatch.chdir(tmp_path)
-    base = ["sample", "--model", "vdm-mini-bouncing", "--steps", "2", "--format", "frames"]
+    base = ["sample", "--model", "vdm-mini-bouncing", "--steps", "2", "--frames", "16", "--format", "frames"]
     for name, extra in (("a", ["--frame-noise", "shared-mean"]), ("b", ["--frame-noise", "shared-mean"]),
                         ("c", [])):
         code, _, err = run_cli([*base, *extra, "-o", name], monkeypatch, capsys)
         assert code == 0, err
-    (x_a, kind_a), _, (x_c, kind_c) = starts
-    assert (kind_a, kind_c) == ("shared-mean", "independent")
-    means = frame_means(x_a)
-    assert torch.allclose(means, means[:, :, :1].expand_as(means), atol=1e-6)
+    assert len(starts) == 9  # three windows per video
+    windows_a, windows_c = starts[:3], starts[6:]
+    assert all(isinstance(kind, VideoFrameMeans) for _, kind in windows_a)
+    assert all(kind == "independent" for _, kind in windows_c)
+    first = frame_means(windows_a[0][0])
+    for x_a, _ in windows_a:
+        means = frame_means(x_a)
+        assert torch.allclose(means, first[:, :, :1].expand_as(means), atol=1e-6)  # one mean for the whole video
+    x_c = windows_c[0][0]
     assert not torch.allclose(frame_means(x_c), frame_means(x_c)[:, :, :1].expand_as(frame_means(x_c)), atol=1e-3)
     frames = lambda d: sorted((tmp_path / d).iterdir())  # noqa: E731
     assert [p.read_bytes() for p in frames("a")] == [p.read_bytes() for p in frames("b")]
     assert [p.read_bytes() for p in frames("a")] != [p.read_bytes() for p in frames("c")]
+
+
+def test_video_frame_means_share_each_draws_mean_across_windows_and_keep_every_frame_standard_normal():
+    """VideoFrameMeans: draw k of every window gets the first window's draw-k mean (not draw j's), the deviations are
+    the window's own, and each frame's noise stays N(0, I): over 4,000 videos the frame means of a later window
+    have variance 1/(H·W), and the whole noise mean 0 and variance 1."""
+    from vgen.sampling.noise import VideoFrameMeans, randn_per_sample
+
+    videos, shape = 4000, (1, 3, 4, 8, 8)
+    later_means, values = [], []
+    for v in range(videos):
+        bank = VideoFrameMeans()
+        g = torch.Generator().manual_seed(v)
+        first_draws = []
+        bank.start_window()
+        for _ in range(2):
+            first_draws.append(randn_per_sample(torch.empty(shape), [g], bank))
+        bank.start_window()
+        later = [randn_per_sample(torch.empty(shape), [g], bank) for _ in range(2)]
+        for k in range(2):
+            torch.testing.assert_close(frame_means(later[k]), frame_means(first_draws[k]))
+        assert not torch.allclose(frame_means(later[0]), frame_means(later[1]))
+        later_means.append(frame_means(later[1]).flatten())
+        values.append(later[1].flatten())
+    means, noise = torch.stack(later_means), torch.cat(values)
+    assert abs(float(means.var()) * 64 - 1) < 0.05
+    assert abs(float(noise.mean())) < 0.01 and abs(float(noise.var()) - 1) < 0.01
 
 
 def test_train_frame_noise_is_recorded_and_becomes_the_models_default(tmp_vgen_home: Path, tmp_path: Path,
@@ -159,6 +193,7 @@ def test_train_frame_noise_is_recorded_and_becomes_the_models_default(tmp_vgen_h
     import json
 
     import vgen.pipelines.clip as clip
+    from vgen.sampling.noise import VideoFrameMeans
 
     data = ["--synthetic", "bouncing", "--synthetic-videos", "2", "--batch-size", "2", "--steps", "1"]
     code, _, err = run_cli(["train", "--model", "inflated-tiny", "--stage", "image", "--name", "img", *data,
@@ -171,7 +206,10 @@ def test_train_frame_noise_is_recorded_and_becomes_the_models_default(tmp_vgen_h
     assert saved["model"]["diffusion"]["frame_noise"] == "shared-mean"
     kinds = []
     real_sample = clip.sample
-    monkeypatch.setattr(clip, "sample", lambda *a, **kw: (kinds.append(kw["frame_noise"]), real_sample(*a, **kw))[1])
+    def kind(noise) -> str:  # a long video's shared means come as its VideoFrameMeans
+        return "shared-mean" if isinstance(noise, VideoFrameMeans) else noise
+
+    monkeypatch.setattr(clip, "sample", lambda *a, **kw: (kinds.append(kind(kw["frame_noise"])), real_sample(*a, **kw))[1])
     monkeypatch.chdir(tmp_path)
     assert run_cli(["sample", "--model", "vid", "--steps", "2", "-o", "v.mp4"], monkeypatch, capsys)[0] == 0
     assert run_cli(["sample", "--model", "vid", "--steps", "2", "--frame-noise", "independent", "-o", "w.mp4"],

@@ -21,7 +21,7 @@ from vgen.diffusion.schedules import Schedule, schedule_from_config
 from vgen.errors import VgenError
 from vgen.pipelines.progress import Callback
 from vgen.pipelines.settings import SamplerSettings
-from vgen.sampling import sample, share_frame_mean
+from vgen.sampling import NoiseSpec, VideoFrameMeans, sample, share_frame_mean
 from vgen.sampling.finite import FiniteGuard
 from vgen.sampling.steps import step_pairs
 from vgen.sampling.guidance import classifier_free_guidance
@@ -78,15 +78,24 @@ class DenoiseKit:
 
 
 def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, generator: torch.Generator,
-                settings: SamplerSettings, callback: Optional[Callback] = None) -> Tensor:
+                settings: SamplerSettings, callback: Optional[Callback] = None,
+                means: Optional[VideoFrameMeans] = None) -> Tensor:
     """Sample one clip latent (1, *latent_shape) under ``method`` with the sample's generator.
+
+    ``means``: the video's shared noise means across its windows, used when the frame noise is ``shared-mean``
+    (``vgen.sampling.noise.VideoFrameMeans``; None: the clip's frames share a mean of their own).
 
     A network output that is NaN or infinite stops sampling with a ``VgenError`` naming the step.
     """
     schedule = schedule_from_config(model.config.diffusion)
     run = settings.for_model(model)
     x_T = torch.randn((1, *model.latent_shape()), generator=generator)
-    if run.frame_noise == "shared-mean":
+    noise: NoiseSpec = run.frame_noise
+    if run.frame_noise == "shared-mean" and means is not None:
+        means.start_window()
+        noise = means
+        x_T = means.share(x_T)
+    elif run.frame_noise == "shared-mean":
         x_T = share_frame_mean(x_T)
     x_T = x_T.to(model.device)
     guard = FiniteGuard(run.steps, callback)
@@ -106,7 +115,7 @@ def sample_clip(model: "LoadedModel", method: str, condition: Condition, *, gene
     with model.autocast():
         denoiser, finalize = model.family.denoiser(model, method, condition, DenoiseKit(schedule, generator, settings, wrap))
         z0 = sample(run.sampler, denoiser, x_T, schedule, steps=run.steps, generators=[generator],
-                    callback=guard.progress, frame_noise=run.frame_noise, **run.knobs, **({} if start is None else {"start": start}))
+                    callback=guard.progress, frame_noise=noise, **run.knobs, **({} if start is None else {"start": start}))
     return finalize(guard.result(z0.float()))
 
 

@@ -25,6 +25,7 @@ from vgen.io.video import frames_to_tensor, tensor_to_frames
 from vgen.pipelines.clip import Condition, sample_clip
 from vgen.pipelines.progress import Callback, ClipProgress
 from vgen.pipelines.settings import SamplerSettings
+from vgen.sampling.noise import VideoFrameMeans
 
 
 @dataclass
@@ -67,6 +68,7 @@ def run(model, plan: Steps, *, settings: SamplerSettings, seed: int, windows: Op
     """Run ``plan``: sample its windows with one generator, yield its emitted frames as uint8 chunks, stop after
     ``limit`` frames (the rest of a last window is trimmed). ``windows`` (if known) sizes the progress."""
     generator = make_generator(seed)
+    means = VideoFrameMeans()  # shared-mean frame noise: one mean for the whole video, not one per window
     progress = ClipProgress(callback, windows)
     emitted = 0
     with torch.no_grad():
@@ -75,7 +77,7 @@ def run(model, plan: Steps, *, settings: SamplerSettings, seed: int, windows: Op
             if isinstance(step, Window):
                 own = make_generator(step.seed) if step.seed is not None else generator
                 latent = sample_clip(model, step.method, step.condition, generator=own, settings=settings,
-                                     callback=progress.for_clip())
+                                     callback=progress.for_clip(), means=means)
                 step = plan.send(Sampled(latent, model.decode(latent) if step.decode else None))
                 continue
             frames, counted = step.frames, step.counted and limit is not None

@@ -20,7 +20,8 @@ from vgen.sampling.ddim import ddim_invert, sample_ddim
 from vgen.sampling.ddpm import sample_ddpm
 from vgen.sampling.dpm_solver import sample_dpmpp_2m
 from vgen.sampling.langevin import sample_langevin
-from vgen.sampling.noise import FRAME_NOISE, FrameNoise, randn_per_sample, seeded_generators, share_frame_mean
+from vgen.sampling.noise import (FRAME_NOISE, FrameNoise, NoiseSpec, VideoFrameMeans, randn_per_sample, seeded_generators,
+                                 share_frame_mean)
 from vgen.sampling.steps import Callback
 from vgen.schedule_grids import SamplerName
 
@@ -34,7 +35,7 @@ SAMPLERS: dict[str, Callable[..., Tensor]] = {
 
 def sample(name: SamplerName, denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
            generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
-           frame_noise: FrameNoise = "independent", **knobs: Any) -> Tensor:
+           frame_noise: NoiseSpec = "independent", **knobs: Any) -> Tensor:
     """Run the sampler called ``name`` (see ``SAMPLERS``) with its own knobs (eta, delta, spacing...); samplers
     that draw fresh noise draw it as ``frame_noise`` says (``vgen.sampling.noise``)."""
     if name not in SAMPLERS:
@@ -49,6 +50,7 @@ def sample(name: SamplerName, denoiser: DenoiserFn, x_T: Tensor, schedule: Sched
 
 
 __all__ = [
-    "FRAME_NOISE", "FrameNoise", "SAMPLERS", "SamplerName", "ddim_invert", "randn_per_sample", "sample", "sample_ddim",
-    "sample_ddpm", "sample_dpmpp_2m", "sample_langevin", "seeded_generators", "share_frame_mean",
+    "FRAME_NOISE", "FrameNoise", "NoiseSpec", "SAMPLERS", "SamplerName", "VideoFrameMeans", "ddim_invert",
+    "randn_per_sample", "sample", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_langevin", "seeded_generators",
+    "share_frame_mean",
 ]

@@ -21,12 +21,12 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn, Prediction
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import FrameNoise, check_generators, randn_per_sample
+from vgen.sampling.noise import NoiseSpec, check_generators, randn_per_sample
 from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def ddim_step(pred: Prediction, alpha_bar: float, alpha_bar_prev: float, eta: float,
-              generators: Sequence[torch.Generator], frame_noise: FrameNoise = "independent") -> Tensor:
+              generators: Sequence[torch.Generator], frame_noise: NoiseSpec = "independent") -> Tensor:
     """Move from level alpha_bar to alpha_bar_prev given (x0_pred, eps_pred); eq. 12."""
     sigma = eta * math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)) if eta else 0.0
     x_prev = math.sqrt(alpha_bar_prev) * pred.x0 + math.sqrt(max(1 - alpha_bar_prev - sigma**2, 0.0)) * pred.eps
@@ -39,7 +39,7 @@ def ddim_step(pred: Prediction, alpha_bar: float, alpha_bar_prev: float, eta: fl
 def sample_ddim(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                 generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
                 eta: float = 0.0, spacing: Spacing = "linspace", start: Optional[int] = None,
-                frame_noise: FrameNoise = "independent") -> Tensor:
+                frame_noise: NoiseSpec = "independent") -> Tensor:
     """DDIM from x_T with ``steps`` denoiser calls; the last step returns x0_pred. With eta > 0 the fresh noise
     of each step is drawn as ``frame_noise`` says (``vgen.sampling.noise``)."""
     if eta < 0:

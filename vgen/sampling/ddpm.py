@@ -19,12 +19,12 @@ from torch import Tensor
 
 from vgen.diffusion.parameterisation import DenoiserFn, Prediction
 from vgen.diffusion.schedules import Schedule, Spacing
-from vgen.sampling.noise import FrameNoise, check_generators, randn_per_sample
+from vgen.sampling.noise import NoiseSpec, check_generators, randn_per_sample
 from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_prev: int,
-                   generators: Sequence[torch.Generator], frame_noise: FrameNoise = "independent") -> Tensor:
+                   generators: Sequence[torch.Generator], frame_noise: NoiseSpec = "independent") -> Tensor:
     """One draw from q(x_{t_prev} | x_t, x0_pred) (its noise drawn as ``frame_noise`` says); ``t_prev = −1``
     returns x0_pred exactly."""
     if t_prev < 0:
@@ -41,7 +41,7 @@ def ancestral_step(x_t: Tensor, pred: Prediction, schedule: Schedule, t: int, t_
 def sample_ddpm(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                 generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
                 spacing: Spacing = "linspace", start: Optional[int] = None,
-                frame_noise: FrameNoise = "independent") -> Tensor:
+                frame_noise: NoiseSpec = "independent") -> Tensor:
     """Ancestral sampling from x_T ~ N(0, I) with ``steps`` denoiser calls; returns x_0."""
     check_generators(generators, x_T.shape[0])
     pairs = step_pairs(schedule, steps, spacing, start)

@@ -25,12 +25,12 @@ from torch import Tensor
 from vgen.diffusion.parameterisation import DenoiserFn
 from vgen.diffusion.schedules import Schedule, Spacing
 from vgen.sampling.ddpm import ancestral_step
-from vgen.sampling.noise import FrameNoise, check_generators, randn_per_sample
+from vgen.sampling.noise import NoiseSpec, check_generators, randn_per_sample
 from vgen.sampling.steps import Callback, report, step_pairs
 
 
 def langevin_correct(denoiser: DenoiserFn, z_s: Tensor, schedule: Schedule, s: int, delta: float,
-                     generators: Sequence[torch.Generator], frame_noise: FrameNoise = "independent") -> Tensor:
+                     generators: Sequence[torch.Generator], frame_noise: NoiseSpec = "independent") -> Tensor:
     """One Langevin corrector move on the level-s marginal with step size delta·sigma_s²."""
     sigma = math.sqrt(1 - schedule.alpha_bar_of(s))
     eps = denoiser(z_s, s).eps
@@ -41,7 +41,7 @@ def langevin_correct(denoiser: DenoiserFn, z_s: Tensor, schedule: Schedule, s: i
 def sample_langevin(denoiser: DenoiserFn, x_T: Tensor, schedule: Schedule, *, steps: int,
                     generators: Sequence[torch.Generator], callback: Optional[Callback] = None,
                     delta: float = 0.1, corrector_steps: int = 1, spacing: Spacing = "linspace", start: Optional[int] = None,
-                    frame_noise: FrameNoise = "independent") -> Tensor:
+                    frame_noise: NoiseSpec = "independent") -> Tensor:
     """Predictor-corrector sampling: ``steps`` ancestral steps, each followed (except the last, which
     lands on clean data) by ``corrector_steps`` Langevin moves; 1 + corrector_steps calls per step."""
     if delta <= 0 or corrector_steps < 0:
