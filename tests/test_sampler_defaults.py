@@ -52,7 +52,7 @@ def test_a_knob_of_another_sampler_is_refused_against_the_models_default(ddpm_mo
     out = tmp_path / "eta.mp4"
     assert vgen("sample", "--model", ddpm_model, "--eta", "0.5", "-o", str(out)) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "--eta is a knob of the ddim sampler(s), not of ddpm (vdm-tiny's default sampler)" in lines[0]
+    assert len(lines) == 1 and "--eta is a knob of the ddim sampler(s), not of ddpm (the model's default sampler)" in lines[0]
     assert not out.exists()
     # With --sampler ddim the knob is fine.
     assert vgen("sample", "--model", ddpm_model, "--sampler", "ddim", "--eta", "0.5", "--steps", "2", "-o", str(out)) == 0

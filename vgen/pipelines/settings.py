@@ -138,7 +138,7 @@ class SamplerSettings:
         diffusion = model.config.diffusion
         sampler = self.sampler_for(model)
         if self.sampler is None:
-            self.check_knobs(sampler, f" ({model.config.name}'s default sampler)")
+            self.check_knobs(sampler, " (the model's default sampler)")
         frame_noise = self.frame_noise or diffusion.frame_noise
         if frame_noise != "independent" and len(model.latent_shape()) != 4:
             raise VgenError(f"{model.config.name} ({model.family.name}) has no frame axis in its latent "
