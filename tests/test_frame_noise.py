@@ -140,8 +140,8 @@ def test_cli_samples_a_video_model_with_shared_means(tmp_vgen_home: Path, tmp_pa
     monkeypatch.setattr(clip, "sample", spy)
     monkeypatch.chdir(tmp_path)
     base = ["sample", "--model", "vdm-mini-bouncing", "--steps", "2", "--frames", "16", "--format", "frames"]
-    for name, extra in (("a", ["--frame-noise", "shared-mean"]), ("b", ["--frame-noise", "shared-mean"]),
-                        ("c", [])):
+    for name, extra in (("a", []), ("b", ["--frame-noise", "shared-mean"]),  # shared-mean: the model's default
+                        ("c", ["--frame-noise", "independent"])):
         code, _, err = run_cli([*base, *extra, "-o", name], monkeypatch, capsys)
         assert code == 0, err
     assert len(starts) == 9  # three windows per video

@@ -39,13 +39,18 @@ def test_recipe_chains_its_stages_and_resumes_a_started_one(tmp_path: Path) -> N
     assert "--resume" in train_bundled.command_for("pvdm-mini-bouncing", stages[0], runs)
 
 
-def test_recipe_dry_run_prints_every_stage_and_runs_nothing(tmp_path: Path) -> None:
+def recipe_dry_run(model: str, tmp_path: Path) -> list[str]:
+    """The step lines ``tools/train_bundled.py MODEL --dry-run`` prints (``[stage] command``)."""
     env = {"VGEN_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "train_bundled.py"), "lvdm-mini-bouncing",
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "train_bundled.py"), model,
                              "--runs", str(tmp_path / "runs"), "--dry-run"], capture_output=True, text=True,
                             env=env, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    return [line for line in result.stderr.splitlines() if line.startswith("[")]
+
+
+def test_recipe_dry_run_prints_every_stage_and_runs_nothing(tmp_path: Path) -> None:
+    lines = recipe_dry_run("lvdm-mini-bouncing", tmp_path)
     assert [line.split("]")[0][1:] for line in lines] == [s.name for s in train_bundled.RECIPES["lvdm-mini-bouncing"]]
     assert not (tmp_path / "home").exists()
 
@@ -215,14 +220,14 @@ def test_set_defaults_copies_the_weights_with_new_sampling_defaults(tmp_vgen_hom
     from vgen.io.checkpoint import load_network
     from vgen.io.store import resolve_model
 
-    assert set_defaults.main(["--model", "vdm-mini-bouncing", "--set", "diffusion.sampler=ddpm", "--set",
+    assert set_defaults.main(["--model", "vdm-mini-bouncing", "--set", "diffusion.sampler=ddim", "--set",
                               "diffusion.sampling_steps=3", "--name", "vdm-ddpm"]) == 0
     source, copy = resolve_model("vdm-mini-bouncing"), tmp_vgen_home / "models" / "vdm-ddpm"
     state_a, config_a, _ = load_network(source / "unet.safetensors")
     state_b, config_b, _ = load_network(copy / "unet.safetensors")
     assert state_a.keys() == state_b.keys() and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
-    assert (config_b.diffusion.sampler, config_b.diffusion.sampling_steps) == ("ddpm", 3)
-    assert config_a.diffusion.sampler is None
+    assert (config_b.diffusion.sampler, config_b.diffusion.sampling_steps) == ("ddim", 3)
+    assert (config_a.diffusion.sampler, config_a.diffusion.sampling_steps) == ("ddpm", 50)
     assert config_b.model_copy(update={"diffusion": config_a.diffusion}) == config_a
     assert (copy / "card.json").read_bytes() == (source / "card.json").read_bytes()
 
@@ -234,11 +239,11 @@ def test_set_defaults_copies_the_weights_with_new_sampling_defaults(tmp_vgen_hom
         return np.concatenate(list(sample_video(load_model(name), settings, frames=8, seed=1).chunks(None)))
 
     assert np.array_equal(frames("vdm-ddpm", SamplerSettings()),
-                          frames("vdm-mini-bouncing", SamplerSettings(sampler="ddpm", steps=3)))
+                          frames("vdm-mini-bouncing", SamplerSettings(sampler="ddim", steps=3)))
     capsys.readouterr()
     for args, message in ((["--set", "diffusion.sampler=ddim", "--name", "vdm-ddpm"], "already exists"),
                           (["--set", "unet.model_channels=16", "--name", "n1"], "changes the shape"),
-                          (["--set", "diffusion.sampler=ddpm", "--set", "diffusion.sampling_steps=3", "--name", "n2"],
+                          (["--set", "diffusion.sampler=ddim", "--set", "diffusion.sampling_steps=3", "--name", "n2"],
                            "nothing to change"),
                           (["--set", "diffusion.sampler=fast", "--name", "n3"], "invalid --set diffusion.sampler")):
         model = "vdm-ddpm" if "nothing to change" in message else "vdm-mini-bouncing"
@@ -246,3 +251,19 @@ def test_set_defaults_copies_the_weights_with_new_sampling_defaults(tmp_vgen_hom
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in (tmp_vgen_home / "models").iterdir()) == ["vdm-ddpm"]
+
+
+def test_recipe_ends_with_the_shipped_sampling_defaults(tmp_path: Path) -> None:
+    """The recipe's last step stores the sampling defaults the bundled model ships with, and they are the ones it has."""
+    from vgen.config.overrides import parse_set
+    from vgen.io.store import model_config, resolve_model
+
+    last = recipe_dry_run("vdm-mini-bouncing", tmp_path)[-1]
+    assert last.startswith("[defaults] ") and "--set diffusion.sampler=ddpm" in last
+    config, _ = model_config(resolve_model("vdm-mini-bouncing"))
+    shipped = config.model_dump()
+    for text in train_bundled.DEFAULTS["vdm-mini-bouncing"]:
+        key, value = parse_set(text)
+        section, field = key.split(".")
+        assert shipped[section][field] == value, key
+    assert not (tmp_path / "home").exists()
