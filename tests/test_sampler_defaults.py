@@ -91,3 +91,25 @@ def test_models_lists_each_models_default_sampler(ddpm_model: str, capsys):
     table = capsys.readouterr().out
     assert "ddpm/3" in table and "ddim/50" in table, table
     STATE.update(debug=False, quiet=False)
+
+
+def test_official_grid_models_run_and_list_the_same_sampler_and_steps():
+    """A model whose config's grid is its family's official DDIM: the sampler and steps that run are the ones `vgen
+    models` lists, its own diffusion.sampling_steps included; --schedule-grid official keeps the paper's count for a
+    model with no steps of its own."""
+    from vgen.cli.models import _sampling
+    from vgen.pipelines.model import load_model
+    from vgen.pipelines.settings import SamplerSettings
+
+    model = load_model("pvdm-mini-bouncing", device="cpu")
+    base, paper = model.config, model.family.official_sampler.steps
+    for fields, expected in (({}, ("ddim", None, paper, "official")),
+                             ({"sampling_steps": 7}, ("ddim", 7, 7, "official")),
+                             ({"sampler": "ddpm", "sampling_steps": 7}, ("ddpm", 7, 7, "linspace"))):
+        diffusion = base.diffusion.model_copy(update={"schedule_grid": "official", **fields})
+        model.config = base.model_copy(update={"diffusion": diffusion})
+        run, shown = SamplerSettings().for_model(model), _sampling(model.config)
+        assert (shown["sampler"], shown["steps"], run.steps, run.grid) == expected, fields
+        assert run.sampler == shown["sampler"]
+    model.config = base
+    assert SamplerSettings(schedule_grid="official").for_model(model).steps == paper

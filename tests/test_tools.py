@@ -242,7 +242,8 @@ def test_set_defaults_copies_the_weights_with_new_sampling_defaults(tmp_vgen_hom
                           frames("vdm-mini-bouncing", SamplerSettings(sampler="ddim", steps=3)))
     capsys.readouterr()
     for args, message in ((["--set", "diffusion.sampler=ddim", "--name", "vdm-ddpm"], "already exists"),
-                          (["--set", "unet.model_channels=16", "--name", "n1"], "changes the shape"),
+                          (["--set", "unet.model_channels=16", "--name", "n1"], "changes only how a model samples"),
+                          (["--set", "diffusion.prediction=eps", "--name", "n4"], "changes only how a model samples"),
                           (["--set", "diffusion.sampler=ddim", "--set", "diffusion.sampling_steps=3", "--name", "n2"],
                            "nothing to change"),
                           (["--set", "diffusion.sampler=fast", "--name", "n3"], "invalid --set diffusion.sampler")):
@@ -267,3 +268,28 @@ def test_recipe_ends_with_the_shipped_sampling_defaults(tmp_path: Path) -> None:
         section, field = key.split(".")
         assert shipped[section][field] == value, key
     assert not (tmp_path / "home").exists()
+
+
+def test_recipe_rebuilds_a_stale_defaults_copy_before_installing(tmp_vgen_home: Path, tmp_path: Path) -> None:
+    """A finished recipe run installs its last stage with DEFAULTS applied, rebuilt even when an older
+    ``<model>--defaults`` copy (another stage's weights, other defaults) is in the store."""
+    from set_defaults import copy_with_defaults
+
+    from vgen.io.checkpoint import load_network
+    from vgen.io.store import resolve_model
+
+    bundled, store = resolve_model("vdm-mini-bouncing"), tmp_vgen_home / "models"
+    store.mkdir(parents=True)
+    plain = ["diffusion.sampler=ddim", "diffusion.sampling_steps=20", "diffusion.frame_noise=independent"]
+    copy_with_defaults(bundled, store / "vdm-mini-bouncing--diffusion", plain)  # the "trained" last stage
+    copy_with_defaults(bundled, store / "vdm-mini-bouncing--defaults", ["diffusion.sampler=dpm++"])  # a stale copy
+    pointer = tmp_path / "runs" / "vdm-mini-bouncing--diffusion" / "checkpoints" / "latest"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text("diffusion-done\n")
+    assert train_bundled.main(["vdm-mini-bouncing", "--runs", str(tmp_path / "runs"),
+                               "--install", str(tmp_path / "installed")]) == 0
+    state, config, _ = load_network(tmp_path / "installed" / "vdm-mini-bouncing" / "unet.safetensors")
+    assert (config.diffusion.sampler, config.diffusion.sampling_steps, config.diffusion.frame_noise) == \
+        ("ddpm", 50, "shared-mean")
+    expected, _, _ = load_network(bundled / "unet.safetensors")
+    assert all(torch.equal(state[k], expected[k]) for k in expected)

@@ -1,4 +1,4 @@
-"""Copy a trained model with config fields changed that shape no weight: its default sampler, steps, frame noise.
+"""Copy a trained model with its sampling fields changed: its default sampler, steps, frame noise, grid, x0 clamp.
 
     python tools/set_defaults.py --model vdm-mini-bouncing --set diffusion.sampler=ddpm --name vdm-ddpm
     vgen sample --model vdm-ddpm -o out.mp4          # samples with DDPM unless --sampler says otherwise
@@ -6,8 +6,9 @@
 What a model samples with when ``--sampler``/``--steps`` are not given is in its config (``diffusion.sampler``,
 ``diffusion.sampling_steps``; README "Generating videos"). After measuring which settings suit a trained model, this
 writes a copy of it into the store with those fields set: the same weights, bit for bit, and the same card, if it
-has one. ``--set`` takes what ``vgen train --set`` takes; a field that would change the shape of a weight is
-refused, and so is a name that exists. One error line and exit code 2 on bad input; nothing is written then.
+has one. ``--set`` takes what ``vgen train --set`` takes, for the fields read only at sampling
+(``SAMPLING_FIELDS``); any other field is refused (it would change what the weights mean), and so is a name that
+exists. One error line and exit code 2 on bad input; nothing is written then.
 """
 
 from __future__ import annotations
@@ -24,12 +25,22 @@ from vgen.io.checkpoint import load_network, save_network
 from vgen.io.store import check_model_name, model_config, models_dir, resolve_model
 
 
+# The fields read only at sampling: a copy with the same weights stays the same network. Fields such as the
+# prediction target or the noise schedule change what the weights mean and would make it sample noise.
+SAMPLING_FIELDS = ("diffusion.sampler", "diffusion.sampling_steps", "diffusion.frame_noise",
+                   "diffusion.schedule_grid", "diffusion.clip_x0")
+
+
 def copy_with_defaults(source: Path, target: Path, sets: list[str]) -> list[str]:
     """Write ``source`` (a model folder) with ``sets`` applied into the new folder ``target``; the changed keys."""
     from vgen.training.plan import with_sets
 
     config, _ = model_config(source)
     parsed = [parse_set(text) for text in sets]
+    for key, _ in parsed:
+        if key not in SAMPLING_FIELDS:
+            raise VgenError(f"--set {key}: this tool changes only how a model samples ({', '.join(SAMPLING_FIELDS)}); "
+                            "to change what its weights mean, fine-tune it: vgen train --model NAME --set ...")
     changed = with_sets(config, parsed, source.name)  # refuses a change of any weight's shape
     if changed == config:
         raise VgenError("the --set values are the model's already; nothing to change")

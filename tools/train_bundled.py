@@ -10,7 +10,9 @@ Each model is a list of `vgen train` stages. A stage writes its run folder under
 its result in the model store (``$VGEN_HOME``) under ``<model>--<stage>``; the next stage fine-tunes that
 stored model. Stop at any moment (Ctrl-C, SIGTERM, even kill -9: checkpoints are atomic) and run the same
 command again: finished stages are skipped and an interrupted one continues bit-exactly with ``--resume``.
-With ``--install DIR`` the finished model is copied to ``DIR/<model>`` (how the bundled copies were made).
+A model with sampling defaults in ``DEFAULTS`` gets a last step: a copy of the final stage with those fields set
+(``tools/set_defaults.py``; ``<model>--defaults``, rebuilt on every run). With ``--install DIR`` the finished model
+is copied to ``DIR/<model>`` (how the bundled copies were made).
 
 Every stage draws fresh clips from vgen's synthetic generator (100,000 videos of dataset seed 0, or 1 for the
 continuation stages, so they see other clips); evaluation uses other dataset seeds (1000 and up). Threads: one per process (``OMP_NUM_THREADS=1``), which
@@ -28,6 +30,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from vgen.errors import VgenError
 from vgen.io.store import models_dir
 
 DATA = ("--synthetic", "bouncing", "--synthetic-videos", "100000")
@@ -205,10 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         sets = [arg for text in DEFAULTS[args.model] for arg in ("--set", text)]
         print(f"[defaults] python tools/set_defaults.py --model {final.name} {shlex.join(sets)} --name {defaults.name}",
               file=sys.stderr)
-        if not args.dry_run and not defaults.is_dir():
+        if not args.dry_run:  # always rebuilt (atomically): the last stage or DEFAULTS may have changed since
             from set_defaults import copy_with_defaults
 
-            copy_with_defaults(final, defaults, list(DEFAULTS[args.model]))
+            try:
+                copy_with_defaults(final, defaults, list(DEFAULTS[args.model]))
+            except VgenError as exc:
+                print(f"[defaults] error: {exc}", file=sys.stderr)
+                return 2
         final = defaults
     if args.install and not args.dry_run:
         target = args.install / args.model

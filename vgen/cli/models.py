@@ -40,15 +40,13 @@ def _preset_rows() -> list[dict[str, Any]]:
 
 def _sampling(config: Any) -> dict[str, Any]:
     """The sampler and steps a model runs with when --sampler/--steps are not given (None for unreadable models;
-    an ``official`` grid runs its family's DDIM at the paper's count, shown as the grid)."""
-    from vgen.pipelines.settings import DEFAULT_SAMPLER, DEFAULT_STEPS
+    steps None: the paper's count of its family's official DDIM, shown as the grid)."""
+    from vgen.pipelines.settings import model_sampling
 
     if config is None:
         return {"sampler": None, "steps": None}
-    if config.diffusion.schedule_grid == "official":
-        return {"sampler": "ddim", "steps": None}
-    return {"sampler": config.diffusion.sampler or DEFAULT_SAMPLER,
-            "steps": config.diffusion.sampling_steps or DEFAULT_STEPS}
+    sampler, steps = model_sampling(config.diffusion)
+    return {"sampler": sampler, "steps": steps}
 
 
 def _installed_rows() -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from vgen.schedule_grids import SAMPLER_NAMES, SCHEDULE_GRIDS, SamplerName, Sche
 from vgen.errors import VgenError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from vgen.config.base import DiffusionConfig
     from vgen.pipelines.model import LoadedModel
 
 DEFAULT_SAMPLER = "ddim"
@@ -38,6 +39,16 @@ class OfficialSampler:
     clip_x0: Optional[float]
     recompute_eps: bool
     steps: int
+
+
+def model_sampling(diffusion: "DiffusionConfig") -> tuple[str, Optional[int]]:
+    """The sampler and step count a model's config asks for when --sampler and --steps are not given: its
+    ``diffusion.sampler`` (else DDIM) and ``diffusion.sampling_steps``, else 50, or None for the paper's count when it
+    samples DDIM on its family's ``official`` grid. What ``for_model`` runs and what ``vgen models`` shows."""
+    sampler = diffusion.sampler or DEFAULT_SAMPLER
+    if diffusion.sampling_steps is not None:
+        return sampler, diffusion.sampling_steps
+    return sampler, None if diffusion.schedule_grid == "official" and sampler == "ddim" else DEFAULT_STEPS
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ class SamplerSettings:
             return self.sampler
         if self.schedule_grid == "official":
             return "ddim"
-        return model.config.diffusion.sampler or DEFAULT_SAMPLER
+        return model_sampling(model.config.diffusion)[0]
 
     def for_model(self, model: "LoadedModel") -> SamplerRun:
         """The grid, knobs and x0 handling these settings give ``model``'s sampler.
@@ -144,6 +155,9 @@ class SamplerSettings:
             raise VgenError(f"{model.config.name} ({model.family.name}) has no frame axis in its latent "
                             f"{tuple(model.latent_shape())}, so its frames cannot share noise; drop --frame-noise "
                             "(or give independent)")
+        # The model's step count goes with its own sampler: another sampler asked for runs vgen's default count (the
+        # paper's on the official grid).
+        own_steps = diffusion.sampling_steps if sampler == model_sampling(diffusion)[0] else None
         grid = self.schedule_grid or diffusion.schedule_grid
         if grid == "official":
             official = model.family.official_sampler
@@ -153,11 +167,9 @@ class SamplerSettings:
                                 f"({asked}); pick a grid: --schedule-grid {GRID_CHOICES}")
             if sampler == "ddim":
                 knobs = {"eta": official.eta, **self.knobs(sampler), "spacing": official.spacing}
-                return SamplerRun("official", self.steps or official.steps, knobs, official.clip_x0,
+                return SamplerRun("official", self.steps or own_steps or official.steps, knobs, official.clip_x0,
                                   official.recompute_eps, frame_noise, sampler)  # type: ignore[arg-type]
             grid = DEFAULT_GRID
-        # The model's step count goes with its own sampler: another sampler asked for runs vgen's default count.
-        own_steps = diffusion.sampling_steps if sampler == (diffusion.sampler or DEFAULT_SAMPLER) else None
         steps = self.steps or own_steps or DEFAULT_STEPS
         return SamplerRun(grid, steps, {**self.knobs(sampler), "spacing": grid}, diffusion.clip_x0,
                           frame_noise=frame_noise, sampler=sampler)  # type: ignore[arg-type]

@@ -132,9 +132,12 @@ def with_sets(config: ModelConfigBase, sets: list[tuple[str, Any]], stored: str 
                 nets = build_networks(cfg)
             return {f"{role}.{key}": tuple(t.shape) for role, net in nets.items() for key, t in net.state_dict().items()}
 
-        if shapes(changed) != shapes(config):
-            keys = " ".join(f"--set {key}" for key, _ in sets)
-            raise VgenError(f"{keys} changes the shape of {stored!r}'s weights, so they could not be loaded; set "
+        before = shapes(config)
+        if shapes(changed) != before:
+            # Name the sets that change a shape on their own (all of them if only their combination does).
+            culprits = [key for key, value in sets if shapes(apply_sets(config, [(key, value)])) != before]
+            keys = " ".join(f"--set {key}" for key in culprits or [key for key, _ in sets])
+            raise VgenError(f"{keys} changes the shape of the weights of {stored!r}, so they could not be loaded; set "
                             "architecture fields when training a preset from scratch (--model PRESET)")
     return changed  # type: ignore[return-value]
 
@@ -183,10 +186,6 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
             by_name = request.name or default_name(_architecture(request.model, warn)[0],  # type: ignore[arg-type]
                                                    request.overrides.get("stage", "all"))
             run_dir = runfolder.latest_run_dir(request.runs_root, by_name)
-        if request.model_updates or request.config_sets:
-            options = ", ".join([MODEL_OPTIONS[key][0] for key in request.model_updates]
-                                + [f"--set {key}" for key, _ in request.config_sets])
-            raise VgenError(f"{options} cannot change on --resume (the run keeps its config); start a new run instead")
         saved = runfolder.read_config(run_dir)
         checkpoint = runfolder.latest_checkpoint(run_dir)
         try:
@@ -195,6 +194,16 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         except (VgenError, ValidationError) as exc:
             raise VgenError(f"{str(run_dir / 'config.json')!r} holds an invalid config "
                             f"({' '.join(str(exc).split())[:200]}); the run folder is damaged") from None
+        from vgen.config.overrides import apply_sets
+
+        # The run keeps its config: options that set model fields may repeat it (re-running the command that started
+        # the run with --resume added), not change it.
+        changed = [MODEL_OPTIONS[key][0] for key in request.model_updates
+                   if _with_updates(config, {key: request.model_updates[key]}) != config]
+        changed += [f"--set {key}" for key, value in request.config_sets if apply_sets(config, [(key, value)]) != config]
+        if changed:
+            raise VgenError(f"{', '.join(changed)} cannot change on --resume (the run keeps its config); drop "
+                            f"{'it' if len(changed) == 1 else 'them'} or start a new run")
         source = str(saved.get("source", config.name))
         name = request.name if request.name is not None else saved["name"]
         if checkpoint is None and saved.get("fine_tuning"):
