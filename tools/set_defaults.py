@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from vgen.config.overrides import parse_set
+from vgen.config.overrides import apply_sets, parse_set
 from vgen.errors import VgenError
 from vgen.io.atomic import atomic_path
 from vgen.io.checkpoint import load_network, save_network
@@ -33,15 +33,13 @@ SAMPLING_FIELDS = ("diffusion.sampler", "diffusion.sampling_steps", "diffusion.f
 
 def copy_with_defaults(source: Path, target: Path, sets: list[str]) -> list[str]:
     """Write ``source`` (a model folder) with ``sets`` applied into the new folder ``target``; the changed keys."""
-    from vgen.training.plan import with_sets
-
     config, _ = model_config(source)
     parsed = [parse_set(text) for text in sets]
     for key, _ in parsed:
         if key not in SAMPLING_FIELDS:
             raise VgenError(f"--set {key}: this tool changes only how a model samples ({', '.join(SAMPLING_FIELDS)}); "
                             "to change what its weights mean, fine-tune it: vgen train --model NAME --set ...")
-    changed = with_sets(config, parsed, source.name)  # refuses a change of any weight's shape
+    changed = apply_sets(config, parsed)  # sampling fields shape no weight: no network needs building to check
     if changed == config:
         raise VgenError("the --set values are the model's already; nothing to change")
     with atomic_path(target, directory=True) as tmp:

@@ -147,8 +147,8 @@ RECIPES: dict[str, tuple[Stage, ...]] = {
 }
 
 
-# Sampling defaults stored with a finished model (``tools/set_defaults.py``: fields that shape no weight, the weights
-# copied bit for bit), chosen from the measurements in README "What limits quality".
+# Sampling defaults stored with a finished model (``tools/set_defaults.py``: fields read only at sampling, the
+# weights copied bit for bit), chosen from the measurements in README "What limits quality".
 DEFAULTS: dict[str, tuple[str, ...]] = {
     # DDPM 50 with shared-mean frame noise: FVD16 219 against 328 for DDIM 50 with independent noise (point 6)
     "vdm-mini-bouncing": ("diffusion.sampler=ddpm", "diffusion.sampling_steps=50", "diffusion.frame_noise=shared-mean"),
