@@ -96,6 +96,10 @@ PerceptualOpt = Annotated[Optional[str], typer.Option(
     "LPIPS weights file.", rich_help_panel=_OPT)]
 GanStartOpt = Annotated[Optional[int], typer.Option(
     "--gan-start", help="Autoencoder step at which the GAN loss starts.", rich_help_panel=_OPT)]
+DecoderOnlyOpt = Annotated[Optional[bool], typer.Option(
+    "--decoder-only", help="With --stage ae on a trained model: train the autoencoder's decoder only, its encoder "
+    "frozen, so the latents and the diffusion model trained on them stay valid (e.g. sharpen the decoder with "
+    "--gan-start 0).", rich_help_panel=_OPT)]
 MaxBadStepsOpt = Annotated[Optional[int], typer.Option(
     "--max-bad-steps", help="Stop after this many consecutive non-finite losses \\[default: 10].",
     rich_help_panel=_OPT)]

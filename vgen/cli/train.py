@@ -6,7 +6,7 @@ from vgen.cli._common import emit_json, log, warn
 from vgen.cli._threads import ThreadsOpt, set_threads
 from vgen.cli._train_options import (
     AccumulateOpt, BatchPerDeviceOpt, BatchSizeOpt, CacheOpt, CondDropProbOpt, CondOverlapOpt, CondProbOpt, DataOpt,
-    DeviceOpt, DryRunOpt, EmaDecayOpt, FrameNoiseTrainOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
+    DecoderOnlyOpt, DeviceOpt, DryRunOpt, EmaDecayOpt, FrameNoiseTrainOpt, GanStartOpt, GradClipOpt, JsonOpt, LatentCacheOpt, LrDecayOpt, LrOpt,
     MaxBadStepsOpt, ModelOpt, NameOpt, NumWorkersOpt, OutOpt, PerceptualOpt, PrecisionOpt, PreviewEveryOpt,
     PreviewStepsOpt, ResumeOpt, SaveEveryOpt, SeedOpt, SetOpt, StageOpt, StepsOpt, SyntheticOpt, SyntheticVideosOpt, WarmupOpt,
 )
@@ -38,6 +38,7 @@ def train_cmd(
     frame_noise: FrameNoiseTrainOpt = None,
     perceptual: PerceptualOpt = None,
     gan_start: GanStartOpt = None,
+    decoder_only: DecoderOnlyOpt = None,
     max_bad_steps: MaxBadStepsOpt = None,
     seed: SeedOpt = None,
     save_every: SaveEveryOpt = None,
@@ -85,7 +86,7 @@ def train_cmd(
         stage=stage, steps=steps, batch_size=batch_size, accumulate=accumulate, lr=lr, warmup=warmup,
         lr_decay=lr_decay, grad_clip=grad_clip, ema_decay=ema_decay, cond_drop_prob=cond_drop_prob,
         cond_overlap=cond_overlap, cond_prob=cond_prob, frame_noise=frame_noise, sets=sets,
-        perceptual=perceptual, gan_start=gan_start, max_bad_steps=max_bad_steps, seed=seed, save_every=save_every,
+        perceptual=perceptual, gan_start=gan_start, decoder_only=decoder_only, max_bad_steps=max_bad_steps, seed=seed, save_every=save_every,
         preview_every=preview_every, preview_steps=preview_steps, precision=precision, num_workers=num_workers)
     set_threads(threads)
     hooks = Hooks(log=log, warn=warn, progress=ProgressReporter)

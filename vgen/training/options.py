@@ -47,6 +47,8 @@ class TrainOptions(StrictModel):
     latent_cache: Optional[str] = Field(None, description="folder caching autoencoder encodings for the diffusion stage")
     perceptual: Optional[str] = Field(None, description="autoencoder perceptual loss: an LPIPS weights file, or i3d (offline I3D features)")
     gan_start: Optional[int] = Field(None, ge=0, description="autoencoder step at which the GAN loss starts")
+    decoder_only: bool = Field(False, description="ae stage of a trained model: train the decoder only, the encoder "
+                                                  "frozen, so its latents (and the diffusion model on them) stay valid")
     data: Optional[str] = None
     synthetic: Optional[SyntheticKind] = None
     synthetic_videos: int = Field(64, ge=1, description="number of synthetic videos")

@@ -241,6 +241,12 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
                         f"--preview-every and score it with `vgen evaluate {score}`")
     # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
     fine_tuning = init_weights is not None or checkpoint is not None
+    if options.decoder_only:
+        if options.stage != "ae":
+            raise VgenError(f"--decoder-only trains an autoencoder's decoder: pass --stage ae (not {options.stage})")
+        if not fine_tuning:
+            raise VgenError("--decoder-only needs a trained encoder to keep: pass --from a stored or bundled model "
+                            "(not a preset from scratch)")
     config, stages = _stages(config, options.stage, fine_tuning)
     if request.batch_per_device is not None:
         options = options.model_copy(update={"batch_size": request.batch_per_device * info.world_size * options.accumulate})

@@ -55,9 +55,19 @@ def _autoencoder_plan(config: ModelConfigBase, networks: dict[str, nn.Module], o
     autoencoder.requires_grad_(True)
     networks["unet"].requires_grad_(False)
     stage = family_of(config).autoencoder_stage(config, networks, opts, _perceptual(opts, device, log), device, log)
+    finish = stage.finish
+    if opts.decoder_only:
+        # The encoder, and so every latent (and its normalisation statistics), stays as it is: the diffusion model
+        # trained on those latents still fits the fine-tuned decoder.
+        for module in autoencoder.encoder_modules():
+            module.requires_grad_(False)
+        finish = None
+        trained = sum(p.numel() for p in autoencoder.parameters() if p.requires_grad)
+        log(f"decoder only: {trained:,} of {sum(p.numel() for p in autoencoder.parameters()):,} autoencoder "
+            "parameters train, the encoder is frozen")
     return StagePlan(stage="ae", networks=networks, trainable=stage.trainable, objective=stage.objective,
                      clip_frames=config.frames, betas={name: _AE_BETAS for name in stage.trainable},
-                     finish=stage.finish)
+                     finish=finish)
 
 
 def _perceptual(opts: TrainOptions, device: torch.device, log: Callable[[str], None]) -> nn.Module | None:

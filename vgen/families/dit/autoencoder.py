@@ -162,6 +162,10 @@ class CausalAutoencoder(nn.Module):
         self.register_buffer("scale_factor", torch.ones(()))
         self.register_buffer("shift_factor", torch.zeros(()))
 
+    def encoder_modules(self) -> list[nn.Module]:
+        """Everything ``encode`` runs (the latent statistics are buffers): frozen by ``vgen train --decoder-only``."""
+        return [self.encoder, self.quant_conv]
+
     def latent_shape(self, video_shape: tuple[int, ...]) -> tuple[int, ...]:
         """(B, 3, 1 + k·r_t, H, W) -> (B, z, 1 + k, H/f_s, W/f_s); raises VgenError for a frame count or size the
         causal autoencoder cannot take."""

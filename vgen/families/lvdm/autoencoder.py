@@ -127,6 +127,10 @@ class LVDMAutoencoder(nn.Module):
         self.register_buffer("scale_factor", torch.tensor(1.0))
         self.register_buffer("shift_factor", torch.tensor(0.0))
 
+    def encoder_modules(self) -> list[nn.Module]:
+        """Everything ``encode`` runs (the latent statistics are buffers): frozen by ``vgen train --decoder-only``."""
+        return [self.encoder, self.quant_conv]
+
     def latent_shape(self, video_shape: tuple[int, ...]) -> tuple[int, ...]:
         """(B, 3, T, H, W) -> (B, z, T/f_t, H/f_s, W/f_s); raises VgenError if a size is not divisible."""
         batch, _, *sizes = video_shape

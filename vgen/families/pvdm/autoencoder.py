@@ -237,6 +237,11 @@ class PVDMAutoencoder(nn.Module):
         self.decoder = TimeSformer(cfg)
         self.to_pixel = pixel_head(cfg)
 
+    def encoder_modules(self) -> list[nn.Module]:
+        """Everything ``encode`` runs: frozen by ``vgen train --decoder-only``."""
+        return [self.patch_embed, self.encoder, self.proj_xy, self.proj_yt, self.proj_xt,
+                self.pre_xy, self.pre_yt, self.pre_xt]
+
     def plane_shapes(self, frames: int, resolution: int) -> tuple[tuple[int, int, int], ...]:
         """(C, H', W'), (C, S, W'), (C, S, H') of the xy, yt, xt planes for a clip of this size."""
         sizes = plane_sizes(frames, resolution, self.cfg.patch_size)
