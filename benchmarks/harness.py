@@ -12,7 +12,11 @@ Sections (``--only`` picks some; the others are written as skipped):
   is recorded: ``fused_eligible`` says whether all met the fused CPU kernel's input checks (4-D q/k/v, stride 1 in
   the last axis, one dtype, one head width), so a silent fallback to the slow math path shows in the results; and
   a profiled warm-up forward counts 3D convolutions on PyTorch's ``slow_conv3d`` fallback (``slow_conv3d``, 0 since
-  ``vgen.models.layers.Conv3d``) and on oneDNN (``onednn_conv``).
+  ``vgen.models.layers.Conv3d``) and on oneDNN (``onednn_conv``). ``aten_ops`` counts the operators one forward
+  dispatches; with the cheapest operator's cost from Python (``dispatch_floor_us``) that gives ``ceiling_share_of_peak``,
+  an estimate of the best share an eager forward at batch 1 could reach with its arithmetic at the peak (an estimate:
+  operators dispatched from C++ inside a composite cost less than one from Python, real layers more): where it is
+  well under 70%, the target needs fused operators or more work per operator, not faster kernels.
 - ``compile``: ``--compile`` (``LoadedModel.compile``) against eager for the bundled models (``--compile-models``;
   ``--smoke``: ``pvdm-tiny`` on dynamo's ``eager`` backend): the first compiled call, compilation included, then
   interleaved medians of both, the speed-up, the calls that repay the compilation and the largest output difference.
@@ -190,6 +194,49 @@ def fused_summary(calls: list[dict[str, Any]]) -> dict[str, Any]:
             "fused_eligible": all(c["fused_eligible"] for c in calls) if calls else None}
 
 
+def aten_ops(run: Callable[[], object]) -> int:
+    """How many ATen operators ``run()`` dispatches (every kernel call, views and copies included)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            Counter.count += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        run()
+    return Counter.count
+
+
+def dispatch_floor_s(calls: int = 2000, rounds: int = 7) -> float:
+    """Seconds per call of the cheapest ATen operator from Python (an in-place add on 16 floats): a lower bound on
+    what each operator of a forward costs beyond its arithmetic (real layers add module calls, shape checks and
+    allocation). The median of ``rounds`` timings of ``calls`` calls."""
+    x = torch.zeros(16)
+    with torch.inference_mode():
+        for _ in range(calls):
+            x.add_(1.0)
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(calls):
+                x.add_(1.0)
+            times.append((time.perf_counter() - started) / calls)
+    return median(times)
+
+
+def overhead_ceiling(flops: int, ops: int, floor_s: float, peak: Optional[float]) -> Optional[float]:
+    """An estimate of the best share of the matmul peak a forward of ``flops`` in ``ops`` operators can reach in eager
+    mode: its arithmetic at the peak plus ``floor_s`` per operator. Well under 0.7, the 70% target is out of reach at
+    this batch without fusing operators (``--compile``) or giving each more work (a larger batch)."""
+    if not peak or not flops:
+        return None
+    compute_s = flops / (peak * 1e9)
+    return round(compute_s / (compute_s + ops * floor_s), 4)
+
+
 def conv3d_paths(run: Callable[[], object]) -> dict[str, int]:
     """How the convolutions of one ``run()`` were computed: ``onednn_conv`` calls went to oneDNN; ``slow_conv3d``
     counts 3D convolutions with a kernel larger than 1x1x1 on PyTorch's unfold + matmul fallback, which its CPU
@@ -317,11 +364,15 @@ def section_forward(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
         for name in group:  # the first warm-up forwards record the attention calls and the convolution paths
             rows[name].update(fused_summary(attention_inputs(cases[name])))
             rows[name].update(conv3d_paths(cases[name]))
+            rows[name]["aten_ops"] = aten_ops(cases[name])
         times = interleaved(cases, opts.repeats, max(opts.warmup - 1, 0))
+        floor = dispatch_floor_s()
         for name in group:
             seconds = median(times[name])
-            rows[name].update({"median_s": seconds, "times_s": times[name],
-                               **rate(int(rows[name]["gflops"] * 1e9), seconds, peak)})
+            flops, ops = int(rows[name]["gflops"] * 1e9), rows[name]["aten_ops"]
+            rows[name].update({"median_s": seconds, "times_s": times[name], **rate(flops, seconds, peak),
+                               "dispatch_floor_us": round(floor * 1e6, 3), "overhead_floor_s": round(ops * floor, 6),
+                               "ceiling_share_of_peak": overhead_ceiling(flops, ops, floor, peak)})
         del models, inputs, cases
     return {"batch": 1, "timestep": T_MID, "rows": list(rows.values())}
 
@@ -947,7 +998,7 @@ def print_tables(results: dict[str, Any]) -> None:
             print(f"peak {section['peak_gflops_s']:.2f} GFLOP/s")
         elif name == "forward":
             print(f"{'model':<28} {'params M':>9} {'GFLOPs':>9} {'median s':>9} {'GFLOP/s':>8} {'of peak':>7} fused "
-                  "slow3d")
+                  f"slow3d {'ops':>6} {'ceiling':>7}")
             for r in section["rows"]:
                 if r.get("skipped"):
                     print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f}   skipped: {r['skipped']}")
@@ -955,7 +1006,7 @@ def print_tables(results: dict[str, Any]) -> None:
                 print(f"{r['model']:<28} {r['denoiser_params'] / 1e6:>9.2f} {r['gflops']:>9.3f} {fmt(r['median_s'], '.4f'):>9} "
                       f"{fmt(r['achieved_gflops_s'], '.2f'):>8} {fmt(r['share_of_peak'], '.1%'):>7} "
                       f"{r['fused_eligible']!s:>5} "
-                      f"{r['slow_conv3d']:>6}")
+                      f"{r['slow_conv3d']:>6} {r['aten_ops']:>6} {fmt(r['ceiling_share_of_peak'], '.1%'):>7}")
         elif name == "compile":
             print(f"{'model':<22} {'compile s':>9} {'eager s':>9} {'compiled s':>10} {'speed-up':>8} {'repaid after':>12} "
                   f"{'max diff':>9}   backend {section['backend']}")

@@ -55,6 +55,8 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     for row in forward.values():
         assert row["gflops"] > 0 and row["median_s"] > 0 and 0 < row["share_of_peak"]
         assert row["fused_eligible"] is True, row["model"]
+        assert row["aten_ops"] > 10 and row["dispatch_floor_us"] > 0
+        assert 0 < row["ceiling_share_of_peak"] <= 1, row["model"]
         if torch.backends.mkldnn.is_available():  # no 3D convolution left on PyTorch's slow fallback
             assert row["slow_conv3d"] == 0, row["model"]
     assert forward["vdm-tiny"]["onednn_conv"] > 0 or not torch.backends.mkldnn.is_available()
@@ -148,6 +150,15 @@ def test_attention_check_flags_inputs_the_fused_kernel_refuses(harness) -> None:
                                               torch.nn.functional.scaled_dot_product_attention(q, strided, q)))
     assert [call["fused_eligible"] for call in calls] == [True, False]
     assert calls[1]["last_stride"] == [1, 8, 1]
+
+
+def test_operator_count_and_overhead_ceiling(harness) -> None:
+    x = torch.ones(4)
+    assert harness.aten_ops(lambda: (x + 1) * 2 - x) == 3
+    # 1 GFLOP at 100 GFLOP/s is 10 ms; 5,000 operators at 2 µs add 10 ms more: at best half the peak.
+    assert harness.overhead_ceiling(10 ** 9, 5000, 2e-6, 100.0) == 0.5
+    assert harness.overhead_ceiling(10 ** 9, 0, 2e-6, 100.0) == 1.0
+    assert harness.overhead_ceiling(10 ** 9, 5000, 2e-6, None) is None
 
 
 def test_readme_install_lines_pin_exactly_the_bench_extra() -> None:
