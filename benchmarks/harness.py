@@ -32,7 +32,9 @@ Sections (``--only`` picks some; the others are written as skipped):
   (preset ``vdm``; ``--smoke``: ``vdm-tiny``), each peer's width and one more knob (heads; depth) searched so its parameter
   count is within 10% of vgen's; params, FLOPs and forward time on the same pixel input (1x3x16x64² for ``vdm``) and
   a latent input (1x4x16x32², vgen's side being its latent UNet, LVDM's, with the VDM UNet's widths). A peer that is
-  not installed is skipped with a note (install the ``bench`` extra, see benchmarks/README.md).
+  not installed is skipped with a note (install the ``bench`` extra, see benchmarks/README.md). Each peer row has
+  ``vgen_time_ratio`` (vgen's time over the peer's) and ``vgen_ratio_at_peak``, the ratio vgen would reach with its
+  FLOPs at 100% of the matmul peak: the best any kernel work could do for a target such as 0.4x.
 - ``pvdm_vs_vdm``: the PVDM plane UNet against vgen's pixel-space VDM UNet (preset ``vdm`` at PVDM's resolution) for
   the same output, PVDM-S's 16x256² clip (``--smoke``: ``pvdm-mini`` and ``vdm-mini`` at 16x32²); the sample cost is
   computed as steps x (measured median denoiser forward) + (measured PVDM decode), DDIM without guidance (one
@@ -814,6 +816,13 @@ def section_peers(opts: argparse.Namespace, results: dict[str, Any]) -> dict[str
             rows[key].update({"median_s": seconds, "times_s": times[key],
                               **rate(int(rows[key]["gflops"] * 1e9), seconds, peak)})
         del built, cases
+    for key, row in rows.items():  # vgen's time over each peer's, and the best that ratio could be on this machine
+        kind = nets[key][0]
+        ours = rows[f"{kind}/vgen"]
+        if key.endswith("/vgen") or row.get("median_s") is None or ours.get("median_s") is None:
+            continue
+        row["vgen_time_ratio"] = round(ours["median_s"] / row["median_s"], 4)
+        row["vgen_ratio_at_peak"] = (round(ours["gflops"] / peak / row["median_s"], 4) if peak else None)
     return {"vgen_target": target, "vgen_unet": config.unet.model_dump(), "peers": matched,
             "tolerance": PARAM_TOLERANCE, "inputs": {k: list(v) for k, v in inputs.items()},
             "notes": ["vgen latent network: LVDMUNet with the VDM UNet's widths (vgen's VDM UNet is pixel-only)",
@@ -1033,10 +1042,14 @@ def print_tables(results: dict[str, Any]) -> None:
             for dist, peer in section["peers"].items():
                 print(f"   {dist}: " + (f"skipped ({peer['skipped']})" if "skipped" in peer else
                                         f"{peer['version']}, {peer['knobs']}"))
-            print(f"{'input':<16} {'network':<24} {'params M':>9} {'x vgen':>7} {'GFLOPs':>10} {'median s':>9} {'GFLOP/s':>8}")
+            print(f"{'input':<16} {'network':<24} {'params M':>9} {'x vgen':>7} {'GFLOPs':>10} {'median s':>9} {'GFLOP/s':>8} "
+                  f"{'of peak':>7} {'vgen/it':>7} {'at peak':>7}")
             for r in section["rows"]:
                 print(f"{r['input']:<16} {r['network']:<24} {r['params'] / 1e6:>9.3f} {r['params_ratio_to_vgen']:>7.3f} "
-                      f"{r['gflops']:>10.3f} {fmt(r.get('median_s'), '.4f'):>9} {fmt(r.get('achieved_gflops_s'), '.2f'):>8}")
+                      f"{r['gflops']:>10.3f} {fmt(r.get('median_s'), '.4f'):>9} {fmt(r.get('achieved_gflops_s'), '.2f'):>8} "
+                      f"{fmt(r.get('share_of_peak'), '.1%'):>7} {fmt(r.get('vgen_time_ratio'), '.3f'):>7} "
+                      f"{fmt(r.get('vgen_ratio_at_peak'), '.3f'):>7}")
+            print("vgen/it: vgen's time over the peer's; at peak: that ratio if vgen ran at 100% of the matmul peak")
         elif name == "pvdm_vs_vdm":
             print(f"{'part':<12} {'GFLOPs':>10} {'median s':>9}   {section['pvdm']} vs {section['vdm']}, "
                   f"{'x'.join(map(str, section['output']))}, {section['steps']} DDIM steps")

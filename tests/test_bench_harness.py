@@ -91,6 +91,15 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     if "skipped" not in peers:
         networks = {row["network"] for row in peers["rows"]}
         assert {"vgen VDMUNet", "vgen LVDMUNet"} <= networks
+        ours = {row["input"]: row for row in peers["rows"] if row["network"].startswith("vgen ")}
+        for row in peers["rows"]:
+            if row["network"].startswith("vgen "):
+                assert "vgen_time_ratio" not in row
+                continue
+            vgen_row = ours[row["input"]]
+            assert row["vgen_time_ratio"] == pytest.approx(vgen_row["median_s"] / row["median_s"], rel=1e-2)  # rounded
+            at_peak = vgen_row["gflops"] / report["matmul"]["peak_gflops_s"] / row["median_s"]
+            assert row["vgen_ratio_at_peak"] == pytest.approx(at_peak, rel=1e-2)
 
 
 def test_unet_width_search_matches_the_dit_s_flop_budget(harness) -> None:
