@@ -68,6 +68,8 @@ def test_decoder_only_changes_the_decoder_and_nothing_else(preset: str, extra: l
     (["--from", "pvdm-mini-bouncing"], "--decoder-only trains an autoencoder's decoder: pass --stage ae (not all)"),
     (["--from", "pvdm-mini-bouncing", "--stage", "diffusion"], "pass --stage ae (not diffusion)"),
     (["--from", "vdm-mini-bouncing", "--stage", "ae"], "no autoencoder"),
+    (["--from", "pvdm-mini-bouncing", "--stage", "ae", "--set", "autoencoder.proj_readout=first"],
+     "--decoder-only keeps the encoder as it is: drop --set autoencoder.proj_readout"),
 ])
 def test_decoder_only_refusals_are_one_line_and_write_nothing(args: list[str], message: str, tmp_path: Path,
                                                               monkeypatch, capsys, tmp_vgen_home: Path):
@@ -89,3 +91,17 @@ def test_resume_keeps_decoder_only(tmp_path: Path, monkeypatch, capsys, tmp_vgen
     capsys.readouterr()
     assert vgen("train", "--out", str(run), "--resume", "--steps", "3", "--dry-run") == 0
     assert json.loads(capsys.readouterr().out)["training"]["decoder_only"] is True
+    assert vgen("train", "--out", str(run), "--resume", "--decoder-only", "--steps", "3", "--dry-run") == 0  # a repeat
+
+
+def test_resume_refuses_to_add_decoder_only(tmp_path: Path, monkeypatch, capsys, tmp_vgen_home: Path):
+    """A run that trained the whole autoencoder cannot continue as a decoder-only one (its optimiser state holds the
+    encoder's moments): one line saying so, not a damaged-state error."""
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    assert vgen("train", "--model", "pvdm-tiny", "--stage", "ae", "--synthetic", "bouncing", "--synthetic-videos", "4",
+                "--batch-size", "2", "--steps", "1", "--out", str(run), "--name", "whole") == 0
+    capsys.readouterr()
+    assert vgen("train", "--out", str(run), "--resume", "--decoder-only", "--steps", "2") == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--decoder-only cannot change on --resume" in lines[0], lines

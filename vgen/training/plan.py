@@ -204,6 +204,10 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
         if changed:
             raise VgenError(f"{', '.join(changed)} cannot change on --resume (the run keeps its config); drop "
                             f"{'it' if len(changed) == 1 else 'them'} or start a new run")
+        saved_decoder_only = bool(saved.get("training", {}).get("decoder_only", False))
+        if request.overrides.get("decoder_only", saved_decoder_only) != saved_decoder_only:
+            raise VgenError("--decoder-only cannot change on --resume (the run keeps what it trains); drop it, or start "
+                            "a new run with --from the model this run stored")
         source = str(saved.get("source", config.name))
         name = request.name if request.name is not None else saved["name"]
         if checkpoint is None and saved.get("fine_tuning"):
@@ -242,6 +246,10 @@ def resolve(request: TrainRequest, hooks: Hooks | None = None) -> RunPlan:
     # An autoencoder is trained already when fine-tuning a model or resuming a checkpoint.
     fine_tuning = init_weights is not None or checkpoint is not None
     if options.decoder_only:
+        encoder_sets = [f"--set {key}" for key, _ in request.config_sets if key.startswith("autoencoder.")]
+        if encoder_sets and not request.resume:
+            raise VgenError(f"--decoder-only keeps the encoder as it is: drop {', '.join(encoder_sets)} (an "
+                            "autoencoder field could change what the frozen encoder computes)")
         if options.stage != "ae":
             raise VgenError(f"--decoder-only trains an autoencoder's decoder: pass --stage ae (not {options.stage})")
         if not fine_tuning:
