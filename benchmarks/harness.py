@@ -363,10 +363,11 @@ def section_forward(opts: argparse.Namespace, results: dict[str, Any]) -> dict[s
         inputs = {name: torch.randn(1, *model.latent_shape(), generator=torch.Generator().manual_seed(0))
                   for name, model in models.items()}
         cases = {name: denoise_call(models[name], inputs[name]) for name in group}
-        for name in group:  # the first warm-up forwards record the attention calls and the convolution paths
-            rows[name].update(fused_summary(attention_inputs(cases[name])))
+        for name in group:  # the first warm-up forwards record the attention calls, operators and convolution paths
+            calls: list[dict[str, Any]] = []
+            rows[name]["aten_ops"] = aten_ops(lambda: calls.extend(attention_inputs(cases[name])))
+            rows[name].update(fused_summary(calls))
             rows[name].update(conv3d_paths(cases[name]))
-            rows[name]["aten_ops"] = aten_ops(cases[name])
         times = interleaved(cases, opts.repeats, max(opts.warmup - 1, 0))
         floor = dispatch_floor_s()
         for name in group:

@@ -62,9 +62,7 @@ def _autoencoder_plan(config: ModelConfigBase, networks: dict[str, nn.Module], o
         for module in autoencoder.encoder_modules():
             module.requires_grad_(False)
         finish = None
-        trained = sum(p.numel() for p in autoencoder.parameters() if p.requires_grad)
-        log(f"decoder only: {trained:,} of {sum(p.numel() for p in autoencoder.parameters()):,} autoencoder "
-            "parameters train, the encoder is frozen")
+        log("decoder only: the encoder is frozen, so the latents and the diffusion model on them stay as they are")
     return StagePlan(stage="ae", networks=networks, trainable=stage.trainable, objective=stage.objective,
                      clip_frames=config.frames, betas={name: _AE_BETAS for name in stage.trainable},
                      finish=finish)
